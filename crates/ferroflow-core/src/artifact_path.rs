@@ -1,0 +1,1 @@
+//! Artifact paths (filled in by the artifact work).

@@ -1,0 +1,15 @@
+//! The domain of ferroflow: ids, names, limits and validation, the MLflow search filter parser, artifact
+//! paths, the store traits and the services that drive them.
+//!
+//! This crate does no I/O: it knows no SQL, no HTTP and no file system. Stores and the server depend on it,
+//! never the other way round.
+
+pub mod artifact_path;
+pub mod error;
+pub mod filter;
+pub mod ids;
+pub mod model;
+pub mod store;
+pub mod validation;
+
+pub use error::{Error, Result};

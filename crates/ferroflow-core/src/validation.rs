@@ -1,0 +1,1 @@
+//! Validation of client input against MLflow limits.

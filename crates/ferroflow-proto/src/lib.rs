@@ -1,0 +1,10 @@
+//! MLflow wire types: the JSON messages of the REST API and the error code table.
+//!
+//! This crate owns the shape of every byte that crosses the wire. It knows nothing of storage, HTTP
+//! frameworks or validation rules; it depends on serde only.
+
+pub mod error_code;
+pub mod lenient;
+pub mod tracking;
+
+pub use error_code::{ErrorCode, ErrorResponse};
