@@ -1,1 +1,204 @@
-fn main() {}
+//! The `ferroflow` binary: parses the command line, builds the stores and runs the server.
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use ferroflow_artifacts::{ArtifactStore, LocalArtifactStore};
+use ferroflow_server::{AppState, ServerConfig};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// The root MLflow gives experiments when the server proxies artifacts.
+const PROXIED_ARTIFACT_ROOT: &str = "mlflow-artifacts:/";
+
+#[derive(Parser)]
+#[command(name = "ferroflow", version, about = "The MLflow tracking server, in one fast binary")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the tracking server: REST API and artifact proxy.
+    Server(ServerArgs),
+}
+
+#[derive(Args, Debug)]
+struct ServerArgs {
+    /// The address to listen on.
+    #[arg(long, env = "MLFLOW_HOST", default_value = "127.0.0.1")]
+    host: String,
+    /// The port to listen on.
+    #[arg(long, short = 'p', env = "MLFLOW_PORT", default_value_t = 5000)]
+    port: u16,
+    /// Where experiments, runs, metrics, params and tags are stored, e.g. `sqlite:///mlflow.db`.
+    #[arg(long, env = "MLFLOW_BACKEND_STORE_URI", default_value = "sqlite:///mlflow.db")]
+    backend_store_uri: String,
+    /// The folder that the proxied artifact API serves (`mlflow-artifacts:/` URIs resolve under it).
+    #[arg(long, env = "MLFLOW_ARTIFACTS_DESTINATION", default_value = "./mlartifacts")]
+    artifacts_destination: PathBuf,
+    /// The artifact root of new experiments. Defaults to `mlflow-artifacts:/` when serving artifacts.
+    #[arg(long, env = "MLFLOW_DEFAULT_ARTIFACT_ROOT")]
+    default_artifact_root: Option<String>,
+    /// Serve artifacts through the server (the default).
+    #[arg(long, overrides_with = "no_serve_artifacts")]
+    serve_artifacts: bool,
+    /// Do not serve artifacts: clients read and write the artifact root directly.
+    #[arg(long, env = "MLFLOW_NO_SERVE_ARTIFACTS")]
+    no_serve_artifacts: bool,
+}
+
+impl ServerArgs {
+    /// Resolves the default artifact root as MLflow does: the proxy URI when serving, else the given root
+    /// (a relative local path made absolute), else `./mlruns`.
+    fn resolved_artifact_root(&self) -> anyhow::Result<String> {
+        let serving = !self.no_serve_artifacts;
+        match &self.default_artifact_root {
+            Some(root) if root.contains(":/") => Ok(root.clone()),
+            Some(root) => absolute(root),
+            None if serving => Ok(PROXIED_ARTIFACT_ROOT.to_owned()),
+            None => absolute("./mlruns"),
+        }
+    }
+}
+
+fn absolute(path: &str) -> anyhow::Result<String> {
+    let path = std::path::absolute(path).with_context(|| format!("cannot resolve path {path}"))?;
+    Ok(path.display().to_string())
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FERROFLOW_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+}
+
+async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
+    let serve_artifacts = !args.no_serve_artifacts;
+    let default_artifact_root = args.resolved_artifact_root()?;
+    let tracking = ferroflow_store::open_tracking_store(&args.backend_store_uri, &default_artifact_root)
+        .await
+        .with_context(|| format!("cannot open backend store {}", args.backend_store_uri))?;
+    let artifacts: Option<Arc<dyn ArtifactStore>> = if serve_artifacts {
+        let store = LocalArtifactStore::new(&args.artifacts_destination)
+            .await
+            .with_context(|| format!("cannot open artifact destination {}", args.artifacts_destination.display()))?;
+        Some(Arc::new(store))
+    } else {
+        None
+    };
+    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .context("cannot install the metrics recorder")?;
+    let state = AppState::new(
+        tracking,
+        artifacts,
+        ServerConfig { default_artifact_root: default_artifact_root.clone(), serve_artifacts },
+        Some(metrics),
+    );
+    let address: SocketAddr = format!("{}:{}", args.host, args.port)
+        .parse()
+        .or_else(|_| {
+            std::net::ToSocketAddrs::to_socket_addrs(&(args.host.as_str(), args.port))
+                .ok()
+                .and_then(|mut addresses| addresses.next())
+                .ok_or_else(|| anyhow::anyhow!("cannot resolve host {}", args.host))
+        })?;
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .with_context(|| format!("cannot listen on {address}"))?;
+    tracing::info!(
+        %address,
+        backend_store_uri = %redact_uri(&args.backend_store_uri),
+        default_artifact_root = %default_artifact_root,
+        serve_artifacts,
+        "ferroflow listening"
+    );
+    ferroflow_server::serve(listener, state, shutdown_signal()).await.context("server failed")?;
+    Ok(())
+}
+
+/// Hides a password in a database URI before it is logged.
+fn redact_uri(uri: &str) -> String {
+    match (uri.find("://"), uri.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let credentials = &uri[scheme_end + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{}:***{}", &uri[..scheme_end + 3], user, &uri[at..]),
+                None => uri.to_owned(),
+            }
+        }
+        _ => uri.to_owned(),
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_logging();
+    match cli.command {
+        Command::Server(args) => run_server(args).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(redact_uri("postgresql://user:secret@db/x"), "postgresql://user:***@db/x");
+        assert_eq!(redact_uri("sqlite:///mlflow.db"), "sqlite:///mlflow.db");
+    }
+
+    #[test]
+    fn flags_parse_with_mlflow_names() {
+        let cli = Cli::try_parse_from([
+            "ferroflow",
+            "server",
+            "--host",
+            "0.0.0.0",
+            "--port",
+            "5001",
+            "--backend-store-uri",
+            "sqlite:////tmp/x.db",
+            "--no-serve-artifacts",
+            "--default-artifact-root",
+            "s3://bucket/prefix",
+        ])
+        .unwrap();
+        let Command::Server(args) = cli.command;
+        assert_eq!(args.port, 5001);
+        assert!(args.no_serve_artifacts);
+        assert_eq!(args.resolved_artifact_root().unwrap(), "s3://bucket/prefix");
+    }
+}

@@ -9,6 +9,7 @@ pub mod error;
 pub mod filter;
 pub mod ids;
 pub mod model;
+pub mod service;
 pub mod store;
 pub mod validation;
 

@@ -1,1 +1,50 @@
-//! placeholder
+//! The HTTP server: the MLflow REST API, the proxied artifact API, health and metrics, on axum.
+//!
+//! Handlers are thin: they decode the request (`extract`), call a service in `ferroflow-core` and encode
+//! its answer; errors become MLflow's error JSON (`error`). This crate holds no SQL and no file I/O of its
+//! own: stores come in through `AppState`.
+
+pub mod error;
+pub mod extract;
+mod observe;
+pub mod routes;
+pub mod state;
+
+use axum::routing::get;
+use axum::Router;
+pub use state::{AppState, ServerConfig};
+
+/// The prefixes under which MLflow serves every tracking route.
+const API_PREFIXES: [&str; 2] = ["/api/2.0/mlflow", "/ajax-api/2.0/mlflow"];
+
+/// Builds the whole application.
+pub fn app(state: AppState) -> Router {
+    let mut router: Router<AppState> = Router::new()
+        .route("/health", get(routes::meta::health))
+        .route("/version", get(routes::meta::version))
+        .route("/metrics", get(routes::meta::prometheus_metrics))
+        .route("/api/3.0/mlflow/server-info", get(routes::meta::server_info))
+        .route("/ajax-api/3.0/mlflow/server-info", get(routes::meta::server_info));
+    for prefix in API_PREFIXES {
+        for (path, method_router) in routes::tracking::routes() {
+            router = router.route(&format!("{prefix}{path}"), method_router);
+        }
+    }
+    for (path, method_router) in routes::tracking::ajax_only_routes() {
+        router = router.route(&format!("/ajax-api/2.0/mlflow{path}"), method_router);
+    }
+    router
+        .merge(routes::artifacts::router())
+        .fallback(observe::not_found)
+        .layer(axum::middleware::from_fn(observe::observe))
+        .with_state(state)
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves; in-flight requests finish first.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await
+}

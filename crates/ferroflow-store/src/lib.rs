@@ -1,1 +1,37 @@
-//! placeholder
+//! All SQL of ferroflow: the MLflow 3.17 schema and the stores that read and write it.
+//!
+//! The tables are MLflow's own, so `mlflow server` and ferroflow serve the same database. Every value is
+//! bound, never formatted into SQL; dynamic statements (search) are built with sea-query so they render for
+//! each dialect. A write that touches several rows is one transaction.
+
+pub mod search;
+pub mod sqlite;
+mod uri;
+
+pub use sqlite::SqliteStore;
+pub use uri::{BackendUri, UriError};
+
+use ferroflow_core::store::TrackingStore;
+use std::sync::Arc;
+
+/// Opens the tracking store named by `--backend-store-uri`, creating or checking its schema.
+pub async fn open_tracking_store(
+    backend_store_uri: &str,
+    default_artifact_root: &str,
+) -> Result<Arc<dyn TrackingStore>, OpenError> {
+    match BackendUri::parse(backend_store_uri)? {
+        BackendUri::Sqlite { path } => {
+            let store = SqliteStore::open(&path, default_artifact_root).await?;
+            Ok(Arc::new(store))
+        }
+    }
+}
+
+/// Why a store could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error(transparent)]
+    Uri(#[from] UriError),
+    #[error(transparent)]
+    Sqlite(#[from] sqlite::SqliteOpenError),
+}

@@ -1,0 +1,119 @@
+//! `MlflowRequest<T>`: one extractor for MLflow's two request encodings. GET carries the message as query
+//! parameters (a repeated field is a repeated key); other methods carry it as a JSON body, where POST must
+//! say `Content-Type: application/json`. Every failure answers MLflow's error JSON.
+
+use crate::error::ApiError;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::{header, Method};
+use ferroflow_core::Error;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+/// The decoded request message of an MLflow endpoint.
+pub struct MlflowRequest<T>(pub T);
+
+/// Largest JSON body accepted, a little above MLflow's 1 MB log-batch limit.
+const MAX_JSON_BODY_BYTES: usize = 16 * 1024 * 1024;
+
+/// Turns `a=1&b=x&b=y` into `{"a": "1", "b": ["x", "y"]}`.
+pub fn query_to_json(query: &str) -> Value {
+    let mut object = Map::new();
+    for (key, value) in form_urlencoded_pairs(query) {
+        match object.get_mut(&key) {
+            None => {
+                object.insert(key, Value::String(value));
+            }
+            Some(Value::Array(items)) => items.push(Value::String(value)),
+            Some(existing) => {
+                let first = existing.take();
+                *existing = Value::Array(vec![first, Value::String(value)]);
+            }
+        }
+    }
+    Value::Object(object)
+}
+
+fn form_urlencoded_pairs(query: &str) -> Vec<(String, String)> {
+    query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            (decode_component(key), decode_component(value))
+        })
+        .collect()
+}
+
+fn decode_component(text: &str) -> String {
+    let spaced = text.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced).decode_utf8_lossy().into_owned()
+}
+
+fn decode_message<T: DeserializeOwned>(value: Value) -> Result<T, ApiError> {
+    serde_json::from_value(value).map_err(|error| {
+        ApiError(Error::invalid_parameter(format!("Invalid request: {error}")))
+    })
+}
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for MlflowRequest<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if request.method() == Method::GET {
+            let value = query_to_json(request.uri().query().unwrap_or(""));
+            return decode_message(value).map(MlflowRequest);
+        }
+        if request.method() == Method::POST {
+            let content_type = request
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .and_then(|value| value.to_str().ok())
+                .unwrap_or("");
+            let essence = content_type.split(';').next().unwrap_or("").trim();
+            if !essence.eq_ignore_ascii_case("application/json") {
+                return Err(ApiError(Error::new(
+                    ferroflow_proto::ErrorCode::InvalidParameterValue,
+                    "Bad Request. Content-Type must be one of ['application/json'].",
+                )));
+            }
+        }
+        let request = request.map(|body| axum::body::Body::new(http_body_util::Limited::new(body, MAX_JSON_BODY_BYTES)));
+        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
+            ApiError(Error::invalid_parameter(format!("Invalid request body: {rejection}")))
+        })?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return decode_message(Value::Object(Map::new())).map(MlflowRequest);
+        }
+        let mut value: Value = serde_json::from_slice(&bytes).map_err(|error| {
+            ApiError(Error::new(
+                ferroflow_proto::ErrorCode::BadRequest,
+                format!("Malformed JSON request body: {error}"),
+            ))
+        })?;
+        // A legacy client sends the message as a JSON string holding JSON.
+        if let Value::String(inner) = &value {
+            value = serde_json::from_str(inner).map_err(|error| {
+                ApiError(Error::new(
+                    ferroflow_proto::ErrorCode::BadRequest,
+                    format!("Malformed JSON request body: {error}"),
+                ))
+            })?;
+        }
+        decode_message(value).map(MlflowRequest)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_keys_become_lists() {
+        assert_eq!(
+            query_to_json("run_id=a&run_id=b&metric_key=loss%20x&max_results=5"),
+            serde_json::json!({"run_id": ["a", "b"], "metric_key": "loss x", "max_results": "5"})
+        );
+        assert_eq!(query_to_json(""), serde_json::json!({}));
+    }
+}

@@ -1,0 +1,5 @@
+//! Route tables: each area lists its (path, method router) rows; `lib.rs` mounts them.
+
+pub mod artifacts;
+pub mod meta;
+pub mod tracking;
