@@ -251,6 +251,7 @@ def test_search_experiments_paging(client, three_experiments):
     # exact fit: no token after the last page
     exact = client.search_experiments(filter_string=f, max_results=3, order_by=["name"])
     assert len(exact) == 3
+    assert not exact.token
 
     # fluent search_experiments pages internally and returns everything
     assert sorted(names(mlflow.search_experiments(filter_string=f))) == [

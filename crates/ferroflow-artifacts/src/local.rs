@@ -45,7 +45,8 @@ impl LocalArtifactStore {
     pub async fn new(root: impl Into<PathBuf>) -> Result<Self> {
         let root = root.into();
         tokio::fs::create_dir_all(&root).await.map_err(|error| root_error(&root, error))?;
-        let canonical_root = tokio::fs::canonicalize(&root).await.map_err(|error| root_error(&root, error))?;
+        let canonical_root =
+            tokio::fs::canonicalize(&root).await.map_err(|error| root_error(&root, error))?;
         Ok(Self { root: Arc::new(canonical_root) })
     }
 
@@ -119,7 +120,8 @@ impl ArtifactStore for LocalArtifactStore {
         let artifact = path.clone();
         let resolved = self
             .blocking(move |root| {
-                let resolved = resolve_existing(root, &artifact)?.ok_or_else(|| no_such_artifact(&artifact))?;
+                let resolved =
+                    resolve_existing(root, &artifact)?.ok_or_else(|| no_such_artifact(&artifact))?;
                 let metadata =
                     std::fs::metadata(&resolved).map_err(|error| io_error("reading", &artifact, error))?;
                 if metadata.is_dir() {
@@ -134,7 +136,8 @@ impl ArtifactStore for LocalArtifactStore {
                 Ok(resolved)
             })
             .await?;
-        let file = tokio::fs::File::open(&resolved).await.map_err(|error| io_error("opening", path, error))?;
+        let file =
+            tokio::fs::File::open(&resolved).await.map_err(|error| io_error("opening", path, error))?;
         let metadata = file.metadata().await.map_err(|error| io_error("reading", path, error))?;
         if !metadata.is_file() {
             return Err(not_a_file(path));
@@ -151,7 +154,8 @@ impl ArtifactStore for LocalArtifactStore {
             let Some(resolved) = resolve_existing(root, &artifact)? else {
                 return Ok(None);
             };
-            let metadata = std::fs::metadata(&resolved).map_err(|error| io_error("reading", &artifact, error));
+            let metadata =
+                std::fs::metadata(&resolved).map_err(|error| io_error("reading", &artifact, error));
             Ok(match metadata {
                 Ok(metadata) if metadata.is_dir() => Some(ArtifactKind::Directory),
                 Ok(metadata) if metadata.is_file() => Some(ArtifactKind::File { size: metadata.len() }),
@@ -282,9 +286,8 @@ fn resolve_existing(root: &Path, path: &ArtifactPath) -> Result<Option<PathBuf>>
 /// leaves the root or through a file, and returns the canonical parent directory.
 fn prepare_parent_directory(root: &Path, path: &ArtifactPath) -> Result<PathBuf> {
     let parent = path.parent().unwrap_or_default();
-    let not_a_directory = || {
-        Error::invalid_parameter(format!("cannot write artifact '{path}': a parent path is a file"))
-    };
+    let not_a_directory =
+        || Error::invalid_parameter(format!("cannot write artifact '{path}': a parent path is a file"));
     let mut current = root.to_path_buf();
     for segment in parent.segments() {
         let next = current.join(segment);

@@ -128,7 +128,11 @@ impl ArtifactStore for ObjectStoreArtifactStore {
             Some(ArtifactEntry { name: decoded_file_name(prefix)?, is_dir: true, size: None })
         });
         let files = listing.objects.iter().filter_map(|object| {
-            Some(ArtifactEntry { name: decoded_file_name(&object.location)?, is_dir: false, size: Some(object.size) })
+            Some(ArtifactEntry {
+                name: decoded_file_name(&object.location)?,
+                is_dir: false,
+                size: Some(object.size),
+            })
         });
         let mut entries: Vec<ArtifactEntry> = directories.chain(files).collect();
         entries.sort_by(|left, right| left.name.cmp(&right.name));
