@@ -417,7 +417,8 @@ mod local {
         let (sender, receiver) = futures::channel::mpsc::unbounded::<std::io::Result<Bytes>>();
         sender.unbounded_send(Ok(Bytes::from_static(b"first chunk"))).unwrap();
         // The sender stays open, so the upload waits for more until it is cancelled.
-        let upload = fixture.store.put(&path("d/a.txt"), receiver.boxed());
+        let target = path("d/a.txt");
+        let upload = fixture.store.put(&target, receiver.boxed());
         let outcome = tokio::time::timeout(std::time::Duration::from_millis(300), upload).await;
         assert!(outcome.is_err(), "the upload should still be waiting");
         assert_eq!(names_in(&fixture.store.root().join("d")), Vec::<String>::new());

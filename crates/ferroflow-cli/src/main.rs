@@ -120,7 +120,7 @@ async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
         .install_recorder()
         .context("cannot install the metrics recorder")?;
     let state = AppState::new(
-        tracking,
+        tracking.clone(),
         artifacts,
         ServerConfig { default_artifact_root: default_artifact_root.clone(), serve_artifacts },
         Some(metrics),
@@ -143,8 +143,9 @@ async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
         serve_artifacts,
         "ferroflow listening"
     );
-    ferroflow_server::serve(listener, state, shutdown_signal()).await.context("server failed")?;
-    Ok(())
+    let served = ferroflow_server::serve(listener, state, shutdown_signal()).await;
+    tracking.close().await;
+    served.context("server failed")
 }
 
 /// Hides a password in a database URI before it is logged.

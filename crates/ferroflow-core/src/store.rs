@@ -76,6 +76,9 @@ pub trait TrackingStore: Send + Sync + 'static {
 
     /// Cheap check that the store answers, for `/health`.
     async fn ping(&self) -> Result<()>;
+
+    /// Closes connections once in-flight requests are done (SQLite then checkpoints its WAL into the file).
+    async fn close(&self) {}
 }
 
 /// Tags a run carries by default, for services that need them.

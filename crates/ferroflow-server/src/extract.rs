@@ -5,6 +5,7 @@
 use crate::error::ApiError;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
+use ferroflow_proto::ErrorCode;
 use axum::http::{header, Method};
 use ferroflow_core::Error;
 use serde::de::DeserializeOwned;
@@ -59,49 +60,45 @@ fn decode_message<T: DeserializeOwned>(value: Value) -> Result<T, ApiError> {
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for MlflowRequest<T> {
     type Rejection = ApiError;
 
-    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        if request.method() == Method::GET {
-            let value = query_to_json(request.uri().query().unwrap_or(""));
-            return decode_message(value).map(MlflowRequest);
-        }
-        if request.method() == Method::POST {
-            let content_type = request
-                .headers()
-                .get(header::CONTENT_TYPE)
-                .and_then(|value| value.to_str().ok())
-                .unwrap_or("");
-            let essence = content_type.split(';').next().unwrap_or("").trim();
-            if !essence.eq_ignore_ascii_case("application/json") {
-                return Err(ApiError(Error::new(
-                    ferroflow_proto::ErrorCode::InvalidParameterValue,
-                    "Bad Request. Content-Type must be one of ['application/json'].",
-                )));
-            }
-        }
-        let request = request.map(|body| axum::body::Body::new(http_body_util::Limited::new(body, MAX_JSON_BODY_BYTES)));
-        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
-            ApiError(Error::invalid_parameter(format!("Invalid request body: {rejection}")))
-        })?;
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            return decode_message(Value::Object(Map::new())).map(MlflowRequest);
-        }
-        let mut value: Value = serde_json::from_slice(&bytes).map_err(|error| {
-            ApiError(Error::new(
-                ferroflow_proto::ErrorCode::BadRequest,
-                format!("Malformed JSON request body: {error}"),
-            ))
-        })?;
-        // A legacy client sends the message as a JSON string holding JSON.
-        if let Value::String(inner) = &value {
-            value = serde_json::from_str(inner).map_err(|error| {
-                ApiError(Error::new(
-                    ferroflow_proto::ErrorCode::BadRequest,
-                    format!("Malformed JSON request body: {error}"),
-                ))
-            })?;
-        }
-        decode_message(value).map(MlflowRequest)
+    async fn from_request(request: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        read_message(request).await.map(|(message, _)| MlflowRequest(message))
     }
+}
+
+/// Decodes the message of `request` and returns it with the size of its JSON body (0 for GET).
+pub async fn read_message<T: DeserializeOwned>(request: Request) -> Result<(T, usize), ApiError> {
+    if request.method() == Method::GET {
+        let value = query_to_json(request.uri().query().unwrap_or(""));
+        return decode_message(value).map(|message| (message, 0));
+    }
+    if request.method() == Method::POST {
+        let content_type =
+            request.headers().get(header::CONTENT_TYPE).and_then(|value| value.to_str().ok()).unwrap_or("");
+        let essence = content_type.split(';').next().unwrap_or("").trim();
+        if !essence.eq_ignore_ascii_case("application/json") {
+            return Err(ApiError(Error::invalid_parameter(
+                "Bad Request. Content-Type must be one of ['application/json'].",
+            )));
+        }
+    }
+    let body = http_body_util::Limited::new(request.into_body(), MAX_JSON_BODY_BYTES);
+    let bytes: Bytes = http_body_util::BodyExt::collect(body)
+        .await
+        .map_err(|error| ApiError(Error::invalid_parameter(format!("Invalid request body: {error}"))))?
+        .to_bytes();
+    let size = bytes.len();
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return decode_message(Value::Object(Map::new())).map(|message| (message, size));
+    }
+    let malformed = |error: serde_json::Error| {
+        ApiError(Error::new(ErrorCode::BadRequest, format!("Malformed JSON request body: {error}")))
+    };
+    let mut value: Value = serde_json::from_slice(&bytes).map_err(malformed)?;
+    // A legacy client sends the message as a JSON string holding JSON.
+    if let Value::String(inner) = &value {
+        value = serde_json::from_str(inner).map_err(malformed)?;
+    }
+    decode_message(value).map(|message| (message, size))
 }
 
 #[cfg(test)]

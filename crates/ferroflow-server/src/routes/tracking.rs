@@ -1,8 +1,10 @@
 //! The tracking service endpoints (experiments, runs, metrics, datasets). Each handler decodes its message,
 //! calls the service method of the same name and answers its response as JSON.
 
-use crate::error::ApiResult;
-use crate::extract::MlflowRequest;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{read_message, MlflowRequest};
+use axum::extract::Request;
+use ferroflow_core::validation;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::routing::{get, post, MethodRouter};
@@ -41,7 +43,6 @@ endpoints! {
     log_param(LogParam) -> Empty;
     set_tag(SetTag) -> Empty;
     delete_tag(DeleteTag) -> Empty;
-    log_batch(LogBatch) -> Empty;
     log_inputs(LogInputs) -> Empty;
     log_outputs(LogOutputs) -> Empty;
     search_runs(SearchRuns) -> SearchRunsResponse;
@@ -49,6 +50,18 @@ endpoints! {
     get_metric_history_bulk(GetMetricHistoryBulk) -> MetricsResponse;
     get_metric_history_bulk_interval(GetMetricHistoryBulkInterval) -> MetricsResponse;
     search_datasets(SearchDatasets) -> SearchDatasetsResponse;
+}
+
+/// log-batch also refuses bodies over MLflow's 1 MB, with MLflow's message.
+async fn log_batch(State(state): State<AppState>, request: Request) -> ApiResult<Json<Empty>> {
+    let (message, size) = read_message::<LogBatch>(request).await?;
+    if size > validation::MAX_BATCH_LOG_REQUEST_SIZE {
+        return Err(ApiError::invalid_parameter(format!(
+            "Batched logging API requests must be at most {} bytes, got a request of size {size}.",
+            validation::MAX_BATCH_LOG_REQUEST_SIZE
+        )));
+    }
+    Ok(Json(state.service.log_batch(message).await?))
 }
 
 /// The tracking routes, relative to `/api/2.0/mlflow` (and `/ajax-api/2.0/mlflow`).

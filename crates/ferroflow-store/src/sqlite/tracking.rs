@@ -972,4 +972,9 @@ impl TrackingStore for SqliteStore {
         sqlx::query("SELECT 1").execute(&self.readers).await.map_err(db_error)?;
         Ok(())
     }
+
+    async fn close(&self) {
+        self.readers.close().await;
+        self.writer.close().await;
+    }
 }
