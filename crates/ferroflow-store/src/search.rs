@@ -710,3 +710,1244 @@ fn order_experiments(statement: &mut SelectStatement, order_by: &[OrderBy]) -> R
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferroflow_core::filter::{
+        parse_experiment_filter, parse_experiment_order_by, parse_run_filter, parse_run_order_by,
+        render_filter,
+    };
+    use ferroflow_core::model::ViewType;
+    use proptest::prelude::*;
+    use sea_query::{MysqlQueryBuilder, PostgresQueryBuilder, SqliteQueryBuilder};
+    use sea_query_binder::SqlxBinder;
+    use sqlx::{Connection, SqliteConnection};
+    use std::cmp::Ordering;
+
+    /// The store's schema, which is MLflow 3.17's (`/work/shared/reference/mlflow-3.17-sqlite-schema.sql`).
+    const SCHEMA: &str = include_str!("../schema/sqlite.sql");
+
+    /// The datasets of experiment 1 as (name, digest); a run input points at one by index.
+    const DATASETS: [(&str, &str); 3] = [("iris", "d1"), ("wine", "d2"), ("Iris", "d3")];
+
+    #[derive(Debug, Clone, Copy, PartialEq)]
+    enum StoredMetric {
+        Number(f64),
+        NaN,
+    }
+
+    #[derive(Debug, Clone)]
+    struct TestRun {
+        id: String,
+        experiment_id: i64,
+        deleted: bool,
+        /// `runs.name`, which order_by reads.
+        name: Option<String>,
+        /// The `mlflow.runName` tag, which filters read.
+        name_tag: Option<String>,
+        user_id: String,
+        status: String,
+        start_time: i64,
+        end_time: Option<i64>,
+        artifact_uri: String,
+        metrics: Vec<(String, StoredMetric)>,
+        params: Vec<(String, String)>,
+        tags: Vec<(String, String)>,
+        /// (index into DATASETS, context tag).
+        inputs: Vec<(usize, Option<String>)>,
+    }
+
+    impl TestRun {
+        fn new(id: &str, start_time: i64) -> Self {
+            Self {
+                id: id.to_owned(),
+                experiment_id: 1,
+                deleted: false,
+                name: Some(id.to_owned()),
+                name_tag: Some(id.to_owned()),
+                user_id: "alice".to_owned(),
+                status: "FINISHED".to_owned(),
+                start_time,
+                end_time: Some(start_time + 10),
+                artifact_uri: format!("mlflow-artifacts:/1/{id}/artifacts"),
+                metrics: Vec::new(),
+                params: Vec::new(),
+                tags: Vec::new(),
+                inputs: Vec::new(),
+            }
+        }
+
+        fn metric(&self, key: &str) -> Option<StoredMetric> {
+            self.metrics
+                .iter()
+                .find(|(name, _)| name == key)
+                .map(|(_, value)| *value)
+        }
+
+        fn param(&self, key: &str) -> Option<&str> {
+            self.params
+                .iter()
+                .find(|(name, _)| name == key)
+                .map(|(_, value)| value.as_str())
+        }
+
+        /// Tags as stored: the explicit ones plus `mlflow.runName`.
+        fn tag(&self, key: &str) -> Option<&str> {
+            if key == RUN_NAME_TAG {
+                return self.name_tag.as_deref();
+            }
+            self.tags
+                .iter()
+                .find(|(name, _)| name == key)
+                .map(|(_, value)| value.as_str())
+        }
+    }
+
+    async fn database(runs: &[TestRun]) -> SqliteConnection {
+        let mut connection = SqliteConnection::connect("sqlite::memory:").await.unwrap();
+        sqlx::raw_sql(SCHEMA)
+            .execute(&mut connection)
+            .await
+            .unwrap();
+        for id in [1, 2] {
+            sqlx::query(
+                "INSERT INTO experiments (experiment_id, name, artifact_location, lifecycle_stage, creation_time, \
+                 last_update_time) VALUES (?, ?, '', 'active', 0, 0)",
+            )
+            .bind(id)
+            .bind(format!("experiment {id}"))
+            .execute(&mut connection)
+            .await
+            .unwrap();
+        }
+        for (index, (name, digest)) in DATASETS.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO datasets (dataset_uuid, experiment_id, name, digest, dataset_source_type, dataset_source) \
+                 VALUES (?, 1, ?, ?, 'local', '{}')",
+            )
+            .bind(format!("dataset-{index}"))
+            .bind(name)
+            .bind(digest)
+            .execute(&mut connection)
+            .await
+            .unwrap();
+        }
+        for run in runs {
+            sqlx::query(
+                "INSERT INTO runs (run_uuid, name, source_type, user_id, status, start_time, end_time, lifecycle_stage, \
+                 artifact_uri, experiment_id) VALUES (?, ?, 'UNKNOWN', ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&run.id)
+            .bind(&run.name)
+            .bind(&run.user_id)
+            .bind(&run.status)
+            .bind(run.start_time)
+            .bind(run.end_time)
+            .bind(if run.deleted { "deleted" } else { "active" })
+            .bind(&run.artifact_uri)
+            .bind(run.experiment_id)
+            .execute(&mut connection)
+            .await
+            .unwrap();
+            for (key, metric) in &run.metrics {
+                let (value, is_nan) = match metric {
+                    StoredMetric::Number(value) => (*value, false),
+                    StoredMetric::NaN => (0.0, true),
+                };
+                sqlx::query(
+                    "INSERT INTO latest_metrics (key, value, timestamp, step, is_nan, run_uuid) VALUES (?, ?, 0, 0, ?, ?)",
+                )
+                .bind(key)
+                .bind(value)
+                .bind(is_nan)
+                .bind(&run.id)
+                .execute(&mut connection)
+                .await
+                .unwrap();
+            }
+            for (key, value) in &run.params {
+                sqlx::query("INSERT INTO params (key, value, run_uuid) VALUES (?, ?, ?)")
+                    .bind(key)
+                    .bind(value)
+                    .bind(&run.id)
+                    .execute(&mut connection)
+                    .await
+                    .unwrap();
+            }
+            let name_tag = run
+                .name_tag
+                .iter()
+                .map(|name| (RUN_NAME_TAG.to_owned(), name.clone()));
+            for (key, value) in run.tags.iter().cloned().chain(name_tag) {
+                sqlx::query("INSERT INTO tags (key, value, run_uuid) VALUES (?, ?, ?)")
+                    .bind(key)
+                    .bind(value)
+                    .bind(&run.id)
+                    .execute(&mut connection)
+                    .await
+                    .unwrap();
+            }
+            for (index, (dataset, context)) in run.inputs.iter().enumerate() {
+                let input_uuid = format!("{}-input-{index}", run.id);
+                sqlx::query(
+                    "INSERT INTO inputs (input_uuid, source_type, source_id, destination_type, destination_id) \
+                     VALUES (?, 'DATASET', ?, 'RUN', ?)",
+                )
+                .bind(&input_uuid)
+                .bind(format!("dataset-{dataset}"))
+                .bind(&run.id)
+                .execute(&mut connection)
+                .await
+                .unwrap();
+                if let Some(context) = context {
+                    sqlx::query(
+                        "INSERT INTO input_tags (input_uuid, name, value) VALUES (?, ?, ?)",
+                    )
+                    .bind(&input_uuid)
+                    .bind(DATASET_CONTEXT_TAG)
+                    .bind(context)
+                    .execute(&mut connection)
+                    .await
+                    .unwrap();
+                }
+            }
+        }
+        connection
+    }
+
+    async fn search_runs(
+        connection: &mut SqliteConnection,
+        query: &RunQuery,
+    ) -> Result<Vec<String>> {
+        let (sql, values) = run_search_statement(query)?.build_sqlx(SqliteQueryBuilder);
+        Ok(sqlx::query_scalar_with(&sql, values)
+            .fetch_all(connection)
+            .await
+            .unwrap())
+    }
+
+    fn run_query(filter: &str, order_by: &[&str]) -> RunQuery {
+        RunQuery {
+            experiment_ids: vec!["1".to_owned()],
+            filter: parse_run_filter(filter).unwrap(),
+            order_by: order_by
+                .iter()
+                .map(|clause| parse_run_order_by(clause).unwrap())
+                .collect(),
+            view_type: ViewType::ActiveOnly,
+            max_results: 100,
+            offset: 0,
+        }
+    }
+
+    /// Runs of experiment 1 (r4 deleted) and r5 in experiment 2. Default order of the active runs of
+    /// experiment 1: r2, r3 (start 200, by id), r6 (150), r1 (100).
+    fn fixture() -> Vec<TestRun> {
+        let mut r1 = TestRun::new("r1", 100);
+        r1.name = Some("alpha".to_owned());
+        r1.name_tag = Some("alpha".to_owned());
+        r1.end_time = Some(200);
+        r1.metrics = vec![
+            ("acc".to_owned(), StoredMetric::Number(0.9)),
+            ("loss".to_owned(), StoredMetric::Number(0.5)),
+        ];
+        r1.params = vec![
+            ("lr".to_owned(), "0.01".to_owned()),
+            ("opt".to_owned(), "adam".to_owned()),
+        ];
+        r1.tags = vec![("team".to_owned(), "Core".to_owned())];
+        r1.inputs = vec![(0, Some("train".to_owned()))];
+
+        let mut r2 = TestRun::new("r2", 200);
+        r2.name = Some("beta".to_owned());
+        r2.name_tag = Some("beta".to_owned());
+        r2.user_id = "bob".to_owned();
+        r2.status = "RUNNING".to_owned();
+        r2.end_time = None;
+        r2.metrics = vec![
+            ("acc".to_owned(), StoredMetric::Number(0.8)),
+            ("loss".to_owned(), StoredMetric::NaN),
+        ];
+        r2.params = vec![("lr".to_owned(), "0.1".to_owned())];
+        r2.tags = vec![("team".to_owned(), "core".to_owned())];
+        r2.inputs = vec![(0, Some("eval".to_owned())), (1, None)];
+
+        let mut r3 = TestRun::new("r3", 200);
+        r3.name = Some("Gamma".to_owned());
+        r3.name_tag = Some("Gamma".to_owned());
+        r3.status = "FAILED".to_owned();
+        r3.end_time = Some(300);
+        r3.metrics = vec![("acc".to_owned(), StoredMetric::Number(f64::MAX))];
+        r3.params = vec![("opt".to_owned(), "sgd".to_owned())];
+        r3.tags = vec![("note".to_owned(), "50%_off".to_owned())];
+
+        let mut r4 = TestRun::new("r4", 50);
+        r4.deleted = true;
+        r4.name_tag = Some("delta".to_owned());
+        r4.metrics = vec![("acc".to_owned(), StoredMetric::Number(0.95))];
+
+        let mut r5 = TestRun::new("r5", 300);
+        r5.experiment_id = 2;
+        r5.metrics = vec![("acc".to_owned(), StoredMetric::Number(0.1))];
+
+        let mut r6 = TestRun::new("r6", 150);
+        r6.name = Some("zeta".to_owned());
+        r6.name_tag = Some("zeta".to_owned());
+        r6.user_id = "dave".to_owned();
+        r6.status = "KILLED".to_owned();
+        r6.end_time = Some(160);
+        r6.tags = vec![
+            ("team".to_owned(), "CORE".to_owned()),
+            ("note".to_owned(), "a*b[c]?".to_owned()),
+        ];
+
+        vec![r1, r2, r3, r4, r5, r6]
+    }
+
+    fn block_on<F: std::future::Future>(future: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(future)
+    }
+
+    #[test]
+    fn run_filters_and_orders() {
+        let cases: &[(&str, &[&str], &[&str])] = &[
+            ("", &[], &["r2", "r3", "r6", "r1"]),
+            // Metrics: latest value; NaN only satisfies `!=`; +inf is stored as f64::MAX.
+            ("metrics.acc > 0.85", &[], &["r3", "r1"]),
+            ("metrics.acc = 0.8", &[], &["r2"]),
+            ("metrics.acc >= 1e308", &[], &["r3"]),
+            ("metrics.loss != 0.5", &[], &["r2"]),
+            ("metrics.loss = 0", &[], &[]),
+            ("metrics.loss < 1", &[], &["r1"]),
+            ("metrics.missing != 1", &[], &[]),
+            // Params and tags: `!=` needs the key; IS NULL is absence.
+            ("params.lr = '0.01'", &[], &["r1"]),
+            ("params.lr != '0.01'", &[], &["r2"]),
+            ("params.lr IS NULL", &[], &["r3", "r6"]),
+            ("params.lr IS NOT NULL", &[], &["r2", "r1"]),
+            (
+                "params.lr IS NOT NULL AND params.opt IS NOT NULL",
+                &[],
+                &["r1"],
+            ),
+            ("tags.team = 'core'", &[], &["r2"]),
+            ("tags.team LIKE 'c%'", &[], &["r2"]),
+            ("tags.team ILIKE 'c%'", &[], &["r2", "r6", "r1"]),
+            ("tags.team ILIKE 'CO_E'", &[], &["r2", "r6", "r1"]),
+            ("tags.note LIKE '50%'", &[], &["r3"]),
+            ("tags.note LIKE '50\\%%'", &[], &[]),
+            ("tags.note LIKE '*%'", &[], &[]),
+            ("tags.note LIKE 'a*b[c]?'", &[], &["r6"]),
+            ("tags.note LIKE 'a_b[_]_'", &[], &["r6"]),
+            ("tags.note LIKE 'a*b[c]'", &[], &[]),
+            ("tags.`mlflow.runName` = 'beta'", &[], &["r2"]),
+            // run_name filters read the mlflow.runName tag.
+            ("run_name = 'alpha'", &[], &["r1"]),
+            ("`Run Name` ILIKE 'g%'", &[], &["r3"]),
+            ("run_name LIKE 'g%'", &[], &[]),
+            ("run_name != 'alpha'", &[], &["r2", "r3", "r6"]),
+            // Attributes.
+            (
+                "attributes.run_id IN ('r1', 'r3', 'r4')",
+                &[],
+                &["r3", "r1"],
+            ),
+            ("run_id NOT IN ('r1')", &[], &["r2", "r3", "r6"]),
+            ("run_id = 'r6'", &[], &["r6"]),
+            ("status = 'RUNNING'", &[], &["r2"]),
+            ("status != 'RUNNING'", &[], &["r3", "r6", "r1"]),
+            ("status LIKE '%ED'", &[], &["r3", "r6", "r1"]),
+            ("status LIKE '%ed'", &[], &[]),
+            ("status ILIKE '%ed'", &[], &["r3", "r6", "r1"]),
+            ("user_id = 'alice' AND metrics.acc > 0", &[], &["r3", "r1"]),
+            ("user_id = 'Alice'", &[], &[]),
+            ("artifact_uri LIKE '%/r1/%'", &[], &["r1"]),
+            ("start_time >= 150", &[], &["r2", "r3", "r6"]),
+            ("created < 150", &[], &["r1"]),
+            ("start_time = 100.0", &[], &["r1"]),
+            ("start_time < 100.5", &[], &["r1"]),
+            ("end_time > 0", &[], &["r3", "r6", "r1"]),
+            ("end_time != 0", &[], &["r3", "r6", "r1"]),
+            // Datasets: any input of the run.
+            ("dataset.name = 'iris'", &[], &["r2", "r1"]),
+            ("dataset.name != 'iris'", &[], &["r2"]),
+            ("dataset.name LIKE 'I%'", &[], &[]),
+            ("dataset.name ILIKE 'I%'", &[], &["r2", "r1"]),
+            ("dataset.context = 'train'", &[], &["r1"]),
+            ("dataset.context ILIKE 'EV%'", &[], &["r2"]),
+            ("dataset.context NOT IN ('train')", &[], &["r2"]),
+            ("dataset.digest IN ('d2', 'd3')", &[], &["r2"]),
+            (
+                "dataset.name = 'wine' AND dataset.context = 'eval'",
+                &[],
+                &["r2"],
+            ),
+            // Order: missing keys last both ways, NaN before them, then start_time DESC, run_uuid.
+            ("", &["metrics.acc DESC"], &["r3", "r1", "r2", "r6"]),
+            ("", &["metrics.acc"], &["r2", "r1", "r3", "r6"]),
+            ("", &["metrics.loss ASC"], &["r1", "r2", "r3", "r6"]),
+            ("", &["metrics.loss DESC"], &["r1", "r2", "r3", "r6"]),
+            ("", &["params.lr DESC"], &["r2", "r1", "r3", "r6"]),
+            ("", &["params.lr ASC"], &["r1", "r2", "r3", "r6"]),
+            ("", &["tags.team"], &["r6", "r1", "r2", "r3"]),
+            ("", &["tags.team DESC"], &["r2", "r1", "r6", "r3"]),
+            ("", &["end_time"], &["r6", "r1", "r3", "r2"]),
+            ("", &["end_time DESC"], &["r3", "r1", "r6", "r2"]),
+            ("", &["start_time ASC"], &["r1", "r6", "r2", "r3"]),
+            ("", &["created ASC"], &["r1", "r6", "r2", "r3"]),
+            ("", &["start_time DESC"], &["r2", "r3", "r6", "r1"]),
+            ("", &["run_name"], &["r3", "r1", "r2", "r6"]),
+            ("", &["attribute.run_id DESC"], &["r6", "r3", "r2", "r1"]),
+            (
+                "",
+                &["status", "start_time DESC"],
+                &["r3", "r1", "r6", "r2"],
+            ),
+            (
+                "",
+                &["params.opt DESC", "metrics.acc"],
+                &["r3", "r1", "r2", "r6"],
+            ),
+            ("metrics.acc > 0", &["metrics.acc"], &["r2", "r1", "r3"]),
+        ];
+        block_on(async {
+            let mut connection = database(&fixture()).await;
+            for (filter, order_by, expected) in cases {
+                let actual = search_runs(&mut connection, &run_query(filter, order_by))
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    actual, *expected,
+                    "filter {filter:?}, order_by {order_by:?}"
+                );
+            }
+        });
+    }
+
+    #[test]
+    fn run_views_experiments_and_pages() {
+        // (experiment ids, view, max_results, offset, expected with the extra row).
+        let cases: &[(&[&str], ViewType, usize, usize, &[&str])] = &[
+            (&["1"], ViewType::DeletedOnly, 100, 0, &["r4"]),
+            (
+                &["1"],
+                ViewType::All,
+                100,
+                0,
+                &["r2", "r3", "r6", "r1", "r4"],
+            ),
+            (
+                &["1", "2"],
+                ViewType::ActiveOnly,
+                100,
+                0,
+                &["r5", "r2", "r3", "r6", "r1"],
+            ),
+            (&["2"], ViewType::ActiveOnly, 100, 0, &["r5"]),
+            (&[], ViewType::All, 100, 0, &[]),
+            (&["7"], ViewType::All, 100, 0, &[]),
+            (&["1"], ViewType::ActiveOnly, 2, 0, &["r2", "r3", "r6"]),
+            (&["1"], ViewType::ActiveOnly, 2, 2, &["r6", "r1"]),
+            (&["1"], ViewType::ActiveOnly, 2, 4, &[]),
+            (&["1"], ViewType::ActiveOnly, 0, 0, &["r2"]),
+            (&["1"], ViewType::ActiveOnly, 3, 1, &["r3", "r6", "r1"]),
+            (&["1"], ViewType::ActiveOnly, usize::MAX, usize::MAX, &[]),
+        ];
+        block_on(async {
+            let mut connection = database(&fixture()).await;
+            for (experiment_ids, view_type, max_results, offset, expected) in cases {
+                let query = RunQuery {
+                    experiment_ids: experiment_ids.iter().map(|id| (*id).to_owned()).collect(),
+                    view_type: *view_type,
+                    max_results: *max_results,
+                    offset: *offset,
+                    ..run_query("", &[])
+                };
+                let actual = search_runs(&mut connection, &query).await.unwrap();
+                assert_eq!(
+                    actual, *expected,
+                    "{experiment_ids:?} {view_type:?} {max_results} {offset}"
+                );
+            }
+        });
+    }
+
+    #[test]
+    fn run_search_errors() {
+        let duplicate = |order_by: &[&str]| {
+            run_search_statement(&run_query("", order_by))
+                .unwrap_err()
+                .message
+        };
+        assert!(duplicate(&["metrics.acc", "metrics.acc DESC"])
+            .starts_with("`order_by` contains duplicate fields"));
+        assert!(duplicate(&["created", "start_time"])
+            .starts_with("`order_by` contains duplicate fields"));
+        let bad_experiment = RunQuery {
+            experiment_ids: vec!["abc".to_owned()],
+            ..run_query("", &[])
+        };
+        let error = run_search_statement(&bad_experiment).unwrap_err();
+        assert_eq!(
+            error.code,
+            ferroflow_proto::ErrorCode::InvalidParameterValue
+        );
+        assert_eq!(
+            error.message,
+            "Invalid experiment ID 'abc'. Experiment ID must be a valid integer."
+        );
+        // Hand-made comparisons the parser would never produce are refused, not compiled.
+        let nonsense = RunQuery {
+            filter: vec![Comparison {
+                key_type: KeyType::Metric,
+                key: "a".to_owned(),
+                comparator: Comparator::Like,
+                value: Value::String("x".to_owned()),
+            }],
+            ..run_query("", &[])
+        };
+        assert!(run_search_statement(&nonsense).is_err());
+    }
+
+    #[test]
+    fn values_are_bound_and_every_dialect_renders() {
+        let query = run_query(
+            "metrics.m < 7.25 AND params.p = 'secret-1' AND tags.t LIKE 'secret-2%' AND run_name ILIKE 'secret-3' \
+             AND run_id IN ('secret-4') AND dataset.context = 'secret-5' AND start_time > 12345",
+            &["metrics.m DESC", "tags.`secret-6`"],
+        );
+        for dialect in [Dialect::Sqlite, Dialect::Postgres, Dialect::MySql] {
+            let statement = run_search_statement_for(&query, dialect).unwrap();
+            let (sql, values) = match dialect {
+                Dialect::Sqlite => statement.build(SqliteQueryBuilder),
+                Dialect::Postgres => statement.build(PostgresQueryBuilder),
+                Dialect::MySql => statement.build(MysqlQueryBuilder),
+            };
+            for secret in ["secret", "7.25", "12345"] {
+                assert!(!sql.contains(secret), "{dialect:?} inlines {secret}: {sql}");
+            }
+            assert_eq!(values.0.len(), 19, "{dialect:?}: {sql}");
+            match dialect {
+                Dialect::Sqlite => assert!(sql.contains(" GLOB "), "{sql}"),
+                Dialect::Postgres => {
+                    assert!(sql.contains(" ILIKE ") && sql.contains(" LIKE "), "{sql}")
+                }
+                Dialect::MySql => assert!(sql.contains("BINARY "), "{sql}"),
+            }
+        }
+        let experiments = ExperimentQuery {
+            filter: parse_experiment_filter(
+                "name LIKE 'secret%' AND tags.k = 'secret' AND experiment_id IN ('5')",
+            )
+            .unwrap(),
+            order_by: vec![],
+            view_type: ViewType::ActiveOnly,
+            max_results: 10,
+            offset: 0,
+        };
+        for dialect in [Dialect::Sqlite, Dialect::Postgres, Dialect::MySql] {
+            let (sql, _) = experiment_search_statement_for(&experiments, dialect)
+                .unwrap()
+                .build(PostgresQueryBuilder);
+            assert!(!sql.contains("secret"), "{sql}");
+        }
+    }
+
+    #[test]
+    fn like_patterns_become_equivalent_globs() {
+        let cases = [
+            ("a%", "a*"),
+            ("_b", "?b"),
+            ("*?[]", "[*][?][[]]"),
+            ("50%_off\\", "50*?off\\"),
+            ("", ""),
+        ];
+        for (like, glob) in cases {
+            assert_eq!(like_to_glob(like), glob, "{like:?}");
+        }
+    }
+
+    async fn experiments_database() -> SqliteConnection {
+        let mut connection = SqliteConnection::connect("sqlite::memory:").await.unwrap();
+        sqlx::raw_sql(SCHEMA)
+            .execute(&mut connection)
+            .await
+            .unwrap();
+        let experiments = [
+            (0, "Default", "active", 10, 10),
+            (1, "exp-one", "active", 100, 300),
+            (2, "exp-two", "active", 200, 200),
+            (3, "Exp-Three", "deleted", 200, 250),
+            (4, "other", "active", 50, 50),
+        ];
+        for (id, name, stage, created, updated) in experiments {
+            sqlx::query(
+                "INSERT INTO experiments (experiment_id, name, artifact_location, lifecycle_stage, creation_time, \
+                 last_update_time) VALUES (?, ?, '', ?, ?, ?)",
+            )
+            .bind(id)
+            .bind(name)
+            .bind(stage)
+            .bind(created)
+            .bind(updated)
+            .execute(&mut connection)
+            .await
+            .unwrap();
+        }
+        for (id, key, value) in [
+            (1, "k", "v"),
+            (2, "k", "w"),
+            (3, "k", "V"),
+            (2, "other", "x"),
+        ] {
+            sqlx::query("INSERT INTO experiment_tags (key, value, experiment_id) VALUES (?, ?, ?)")
+                .bind(key)
+                .bind(value)
+                .bind(id)
+                .execute(&mut connection)
+                .await
+                .unwrap();
+        }
+        connection
+    }
+
+    #[test]
+    fn experiment_filters_orders_and_pages() {
+        // (filter, order_by, view, max_results, offset, expected ids with the extra row).
+        let cases: &[(&str, &[&str], ViewType, usize, usize, &[i64])] = &[
+            ("", &[], ViewType::ActiveOnly, 100, 0, &[2, 1, 4, 0]),
+            ("", &[], ViewType::All, 100, 0, &[2, 3, 1, 4, 0]),
+            ("", &[], ViewType::DeletedOnly, 100, 0, &[3]),
+            ("name = 'exp-one'", &[], ViewType::ActiveOnly, 100, 0, &[1]),
+            (
+                "name != 'exp-one'",
+                &[],
+                ViewType::ActiveOnly,
+                100,
+                0,
+                &[2, 4, 0],
+            ),
+            ("name LIKE 'exp%'", &[], ViewType::All, 100, 0, &[2, 1]),
+            ("name ILIKE 'exp%'", &[], ViewType::All, 100, 0, &[2, 3, 1]),
+            ("name LIKE '%-t%'", &[], ViewType::All, 100, 0, &[2, 3]),
+            ("tags.k = 'v'", &[], ViewType::All, 100, 0, &[1]),
+            ("tags.k ILIKE 'v'", &[], ViewType::All, 100, 0, &[3, 1]),
+            ("tags.k != 'v'", &[], ViewType::ActiveOnly, 100, 0, &[2]),
+            ("tags.k IS NULL", &[], ViewType::ActiveOnly, 100, 0, &[4, 0]),
+            (
+                "tags.k IS NOT NULL",
+                &[],
+                ViewType::ActiveOnly,
+                100,
+                0,
+                &[2, 1],
+            ),
+            (
+                "tags.k IS NOT NULL AND tags.other = 'x'",
+                &[],
+                ViewType::ActiveOnly,
+                100,
+                0,
+                &[2],
+            ),
+            (
+                "experiment_id = '0'",
+                &[],
+                ViewType::ActiveOnly,
+                100,
+                0,
+                &[0],
+            ),
+            (
+                "experiment_id != '0'",
+                &[],
+                ViewType::ActiveOnly,
+                100,
+                0,
+                &[2, 1, 4],
+            ),
+            (
+                "experiment_id IN ('1', '4', '9')",
+                &[],
+                ViewType::ActiveOnly,
+                100,
+                0,
+                &[1, 4],
+            ),
+            (
+                "experiment_id NOT IN ('1', '4')",
+                &[],
+                ViewType::ActiveOnly,
+                100,
+                0,
+                &[2, 0],
+            ),
+            (
+                "creation_time >= 100",
+                &[],
+                ViewType::ActiveOnly,
+                100,
+                0,
+                &[2, 1],
+            ),
+            (
+                "last_update_time < 250 AND creation_time > 10",
+                &[],
+                ViewType::All,
+                100,
+                0,
+                &[2, 4],
+            ),
+            ("", &["name"], ViewType::ActiveOnly, 100, 0, &[0, 1, 2, 4]),
+            ("", &["name DESC"], ViewType::All, 100, 0, &[4, 2, 1, 3, 0]),
+            // The tie-break after an explicit order_by is experiment_id DESC.
+            (
+                "",
+                &["creation_time"],
+                ViewType::All,
+                100,
+                0,
+                &[0, 4, 1, 3, 2],
+            ),
+            (
+                "",
+                &["creation_time DESC"],
+                ViewType::All,
+                100,
+                0,
+                &[3, 2, 1, 4, 0],
+            ),
+            (
+                "",
+                &["creation_time DESC", "experiment_id"],
+                ViewType::All,
+                100,
+                0,
+                &[2, 3, 1, 4, 0],
+            ),
+            (
+                "",
+                &["last_update_time DESC"],
+                ViewType::All,
+                100,
+                0,
+                &[1, 3, 2, 4, 0],
+            ),
+            (
+                "",
+                &["experiment_id DESC"],
+                ViewType::ActiveOnly,
+                100,
+                0,
+                &[4, 2, 1, 0],
+            ),
+            ("", &[], ViewType::ActiveOnly, 2, 0, &[2, 1, 4]),
+            ("", &[], ViewType::ActiveOnly, 2, 2, &[4, 0]),
+            ("", &[], ViewType::ActiveOnly, 1, 4, &[]),
+        ];
+        block_on(async {
+            let mut connection = experiments_database().await;
+            for (filter, order_by, view_type, max_results, offset, expected) in cases {
+                let query = ExperimentQuery {
+                    filter: parse_experiment_filter(filter).unwrap(),
+                    order_by: order_by
+                        .iter()
+                        .map(|clause| parse_experiment_order_by(clause).unwrap())
+                        .collect(),
+                    view_type: *view_type,
+                    max_results: *max_results,
+                    offset: *offset,
+                };
+                let (sql, values) = experiment_search_statement(&query)
+                    .unwrap()
+                    .build_sqlx(SqliteQueryBuilder);
+                let actual: Vec<i64> = sqlx::query_scalar_with(&sql, values)
+                    .fetch_all(&mut connection)
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    actual, *expected,
+                    "filter {filter:?}, order_by {order_by:?}, {view_type:?}"
+                );
+            }
+        });
+    }
+
+    // ---------------------------------------------------------------------------------------------------
+    // Property: on random runs and random valid filters, SQL returns what a naive evaluator returns.
+
+    /// `LIKE` as MLflow means it: `%` any run of characters, `_` one character, everything else literal.
+    fn like(text: &[char], pattern: &[char]) -> bool {
+        match pattern.split_first() {
+            None => text.is_empty(),
+            Some(('%', rest)) => (0..=text.len()).any(|skip| like(&text[skip..], rest)),
+            Some(('_', rest)) => !text.is_empty() && like(&text[1..], rest),
+            Some((literal, rest)) => text.first() == Some(literal) && like(&text[1..], rest),
+        }
+    }
+
+    fn string_matches(actual: Option<&str>, comparison: &Comparison) -> bool {
+        let Some(actual) = actual else {
+            return false; // SQL: a comparison with NULL is never true.
+        };
+        let chars = |text: &str| text.chars().collect::<Vec<_>>();
+        match (&comparison.comparator, &comparison.value) {
+            (Comparator::Eq, Value::String(expected)) => actual == expected,
+            (Comparator::NotEq, Value::String(expected)) => actual != expected,
+            (Comparator::Like, Value::String(pattern)) => like(&chars(actual), &chars(pattern)),
+            (Comparator::ILike, Value::String(pattern)) => like(
+                &chars(&actual.to_ascii_lowercase()),
+                &chars(&pattern.to_ascii_lowercase()),
+            ),
+            (Comparator::In, Value::List(items)) => items.iter().any(|item| item == actual),
+            (Comparator::NotIn, Value::List(items)) => items.iter().all(|item| item != actual),
+            other => panic!("no string comparison {other:?}"),
+        }
+    }
+
+    fn number_matches(actual: Option<f64>, comparison: &Comparison) -> bool {
+        let (Some(actual), Value::Number(expected)) = (actual, &comparison.value) else {
+            return false;
+        };
+        match comparison.comparator {
+            Comparator::Eq => actual == *expected,
+            Comparator::NotEq => actual != *expected,
+            Comparator::Gt => actual > *expected,
+            Comparator::Ge => actual >= *expected,
+            Comparator::Lt => actual < *expected,
+            Comparator::Le => actual <= *expected,
+            other => panic!("no numeric comparison {other:?}"),
+        }
+    }
+
+    fn run_matches(run: &TestRun, comparison: &Comparison) -> bool {
+        let key = comparison.key.as_str();
+        let key_value = |value: Option<&str>| match comparison.comparator {
+            Comparator::IsNull => value.is_none(),
+            Comparator::IsNotNull => value.is_some(),
+            _ => string_matches(value, comparison),
+        };
+        match comparison.key_type {
+            KeyType::Metric => match run.metric(key) {
+                None => false,
+                Some(StoredMetric::NaN) => comparison.comparator == Comparator::NotEq,
+                Some(StoredMetric::Number(value)) => number_matches(Some(value), comparison),
+            },
+            KeyType::Param => key_value(run.param(key)),
+            KeyType::Tag => key_value(run.tag(key)),
+            KeyType::Attribute => match key {
+                "run_id" => string_matches(Some(&run.id), comparison),
+                "run_name" => string_matches(run.name_tag.as_deref(), comparison),
+                "status" => string_matches(Some(&run.status), comparison),
+                "user_id" => string_matches(Some(&run.user_id), comparison),
+                "artifact_uri" => string_matches(Some(&run.artifact_uri), comparison),
+                "start_time" => number_matches(Some(run.start_time as f64), comparison),
+                "end_time" => number_matches(run.end_time.map(|time| time as f64), comparison),
+                other => panic!("no attribute {other}"),
+            },
+            KeyType::Dataset => run.inputs.iter().any(|(dataset, context)| {
+                let (name, digest) = DATASETS[*dataset];
+                match key {
+                    "name" => string_matches(Some(name), comparison),
+                    "digest" => string_matches(Some(digest), comparison),
+                    "context" => string_matches(context.as_deref(), comparison),
+                    other => panic!("no dataset field {other}"),
+                }
+            }),
+        }
+    }
+
+    /// A sortable value: its rank (0 present, 1 NaN, 2 missing) and the value.
+    #[derive(Debug, PartialEq, PartialOrd)]
+    enum SortValue {
+        Number(f64),
+        Text(String),
+    }
+
+    fn sort_value(run: &TestRun, order_by: &OrderBy) -> (u8, Option<SortValue>) {
+        let text = |value: Option<&str>| match value {
+            Some(value) => (0, Some(SortValue::Text(value.to_owned()))),
+            None => (1, None),
+        };
+        match order_by.key_type {
+            KeyType::Metric => match run.metric(&order_by.key) {
+                Some(StoredMetric::Number(value)) => (0, Some(SortValue::Number(value))),
+                Some(StoredMetric::NaN) => (1, Some(SortValue::Number(0.0))),
+                None => (2, None),
+            },
+            KeyType::Param => text(run.param(&order_by.key)),
+            KeyType::Tag => text(run.tag(&order_by.key)),
+            KeyType::Attribute => match order_by.key.as_str() {
+                "run_id" => text(Some(&run.id)),
+                "run_name" => text(run.name.as_deref()),
+                "status" => text(Some(&run.status)),
+                "user_id" => text(Some(&run.user_id)),
+                "artifact_uri" => text(Some(&run.artifact_uri)),
+                "start_time" => (0, Some(SortValue::Number(run.start_time as f64))),
+                "end_time" => match run.end_time {
+                    Some(time) => (0, Some(SortValue::Number(time as f64))),
+                    None => (1, None),
+                },
+                other => panic!("no attribute {other}"),
+            },
+            KeyType::Dataset => panic!("datasets do not order"),
+        }
+    }
+
+    fn evaluate(runs: &[TestRun], query: &RunQuery) -> Vec<String> {
+        let stages = query.view_type.stages();
+        let mut selected: Vec<&TestRun> = runs
+            .iter()
+            .filter(|run| {
+                query
+                    .experiment_ids
+                    .contains(&run.experiment_id.to_string())
+            })
+            .filter(|run| stages.contains(&if run.deleted { "deleted" } else { "active" }))
+            .filter(|run| {
+                query
+                    .filter
+                    .iter()
+                    .all(|comparison| run_matches(run, comparison))
+            })
+            .collect();
+        let ordered_by_start = query
+            .order_by
+            .iter()
+            .any(|clause| clause.key_type == KeyType::Attribute && clause.key == "start_time");
+        selected.sort_by(|left, right| {
+            for clause in &query.order_by {
+                let (left_rank, left_value) = sort_value(left, clause);
+                let (right_rank, right_value) = sort_value(right, clause);
+                let mut ordering = left_rank.cmp(&right_rank);
+                if ordering == Ordering::Equal {
+                    let by_value = left_value
+                        .partial_cmp(&right_value)
+                        .unwrap_or(Ordering::Equal);
+                    ordering = if clause.ascending {
+                        by_value
+                    } else {
+                        by_value.reverse()
+                    };
+                }
+                if ordering != Ordering::Equal {
+                    return ordering;
+                }
+            }
+            let by_start = if ordered_by_start {
+                Ordering::Equal
+            } else {
+                right.start_time.cmp(&left.start_time)
+            };
+            by_start.then_with(|| left.id.cmp(&right.id))
+        });
+        selected
+            .into_iter()
+            .skip(query.offset)
+            .take(query.max_results + 1)
+            .map(|run| run.id.clone())
+            .collect()
+    }
+
+    const TEXTS: &[&str] = &[
+        "a", "b", "A", "ab", "a%b", "a_b", "", "É", "é", "x*y", "[a]",
+    ];
+    const PATTERNS: &[&str] = &[
+        "a", "A", "a%", "%b", "_", "%", "a_b", "%B%", "", "a%b", "é", "É%", "x*y", "[a]", "x?y",
+        "%*%",
+    ];
+    const RUN_IDS: &[&str] = &["r0", "r1", "r2", "r3", "r4", "r5", "r6"];
+
+    fn pick(items: &'static [&'static str]) -> impl Strategy<Value = String> {
+        prop::sample::select(items).prop_map(str::to_owned)
+    }
+
+    fn stored_metric() -> impl Strategy<Value = StoredMetric> {
+        prop_oneof![
+            prop::sample::select(&[-1.0, 0.0, 0.5, 1.0, 2.0, f64::MAX, -f64::MAX][..])
+                .prop_map(StoredMetric::Number),
+            Just(StoredMetric::NaN),
+        ]
+    }
+
+    fn entries<T: std::fmt::Debug + Clone>(
+        keys: &'static [&'static str],
+        value: impl Strategy<Value = T>,
+    ) -> impl Strategy<Value = Vec<(String, T)>> {
+        prop::collection::vec(prop::option::weighted(0.6, value), keys.len()).prop_map(
+            move |values| {
+                keys.iter()
+                    .zip(values)
+                    .filter_map(|(key, value)| value.map(|value| ((*key).to_owned(), value)))
+                    .collect()
+            },
+        )
+    }
+
+    fn test_run() -> impl Strategy<Value = TestRun> {
+        (
+            (
+                1i64..=2,
+                prop::bool::weighted(0.2),
+                pick(&["RUNNING", "FINISHED", "FAILED", "KILLED"]),
+            ),
+            (
+                pick(&["alice", "bob", "Alice"]),
+                0i64..4,
+                prop::option::weighted(0.7, 0i64..4),
+            ),
+            (
+                prop::option::weighted(0.8, pick(TEXTS)),
+                prop::option::weighted(0.8, pick(TEXTS)),
+            ),
+            entries(&["m1", "m2"], stored_metric()),
+            entries(&["p1", "p2"], pick(TEXTS)),
+            entries(&["t1", "t2"], pick(TEXTS)),
+            prop::collection::btree_map(
+                0usize..DATASETS.len(),
+                prop::option::of(pick(&["train", "eval", "Train"])),
+                0..3,
+            ),
+        )
+            .prop_map(
+                |(
+                    (experiment_id, deleted, status),
+                    (user_id, start_time, end_time),
+                    (name, name_tag),
+                    metrics,
+                    params,
+                    tags,
+                    inputs,
+                )| {
+                    TestRun {
+                        id: String::new(),
+                        experiment_id,
+                        deleted,
+                        name,
+                        name_tag,
+                        user_id,
+                        status,
+                        start_time,
+                        end_time,
+                        artifact_uri: String::new(),
+                        metrics,
+                        params,
+                        tags,
+                        inputs: inputs.into_iter().collect(),
+                    }
+                },
+            )
+    }
+
+    fn test_runs() -> impl Strategy<Value = Vec<TestRun>> {
+        prop::collection::vec(test_run(), 1..RUN_IDS.len()).prop_map(|mut runs| {
+            for (index, run) in runs.iter_mut().enumerate() {
+                run.id = RUN_IDS[index].to_owned();
+                run.artifact_uri = format!(
+                    "mlflow-artifacts:/{}/{}/artifacts",
+                    run.experiment_id, run.id
+                );
+            }
+            runs
+        })
+    }
+
+    fn comparison() -> impl Strategy<Value = Comparison> {
+        let numeric = prop::sample::select(
+            &[
+                Comparator::Eq,
+                Comparator::NotEq,
+                Comparator::Gt,
+                Comparator::Ge,
+                Comparator::Lt,
+                Comparator::Le,
+            ][..],
+        );
+        let string = prop::sample::select(
+            &[
+                Comparator::Eq,
+                Comparator::NotEq,
+                Comparator::Like,
+                Comparator::ILike,
+            ][..],
+        );
+        let in_list = prop::sample::select(&[Comparator::In, Comparator::NotIn][..]);
+        let make = |key_type, key: String, comparator, value| Comparison {
+            key_type,
+            key,
+            comparator,
+            value,
+        };
+        prop_oneof![
+            (
+                pick(&["m1", "m2", "m3"]),
+                numeric.clone(),
+                prop::sample::select(&[-1.0, 0.0, 0.5, 1.0, 1e308, -1e308, 2.0][..])
+            )
+                .prop_map(move |(key, comparator, number)| make(
+                    KeyType::Metric,
+                    key,
+                    comparator,
+                    Value::Number(number)
+                )),
+            (
+                prop::sample::select(&[KeyType::Param, KeyType::Tag][..]),
+                pick(&["p1", "p2", "t1", "t2", "x"]),
+                string.clone(),
+                pick(PATTERNS)
+            )
+                .prop_map(move |(key_type, key, comparator, text)| make(
+                    key_type,
+                    key,
+                    comparator,
+                    Value::String(text)
+                )),
+            (
+                prop::sample::select(&[KeyType::Param, KeyType::Tag][..]),
+                pick(&["p1", "p2", "t1", "t2", "mlflow.runName"]),
+                prop::sample::select(&[Comparator::IsNull, Comparator::IsNotNull][..])
+            )
+                .prop_map(move |(key_type, key, comparator)| make(
+                    key_type,
+                    key,
+                    comparator,
+                    Value::Null
+                )),
+            (
+                pick(&["status", "user_id", "run_name", "artifact_uri", "run_id"]),
+                string.clone(),
+                pick(&["FINISHED", "%ED", "%ing", "alice", "A%", "a", "%a%", "r1", "%/r2/%"])
+            )
+                .prop_map(move |(key, comparator, text)| make(
+                    KeyType::Attribute,
+                    key,
+                    comparator,
+                    Value::String(text)
+                )),
+            (in_list.clone(), prop::sample::subsequence(RUN_IDS, 1..4)).prop_map(
+                move |(comparator, ids)| make(
+                    KeyType::Attribute,
+                    "run_id".to_owned(),
+                    comparator,
+                    Value::List(ids.iter().map(|id| (*id).to_owned()).collect())
+                )
+            ),
+            (
+                pick(&["start_time", "end_time"]),
+                numeric,
+                prop::sample::select(&[-1.0, 0.0, 1.0, 2.0, 2.5, 4.0][..])
+            )
+                .prop_map(move |(key, comparator, number)| make(
+                    KeyType::Attribute,
+                    key,
+                    comparator,
+                    Value::Number(number)
+                )),
+            (
+                pick(&["name", "digest", "context"]),
+                string,
+                pick(&["iris", "Iris", "wine", "i%", "%E", "d1", "d_", "train", "eval", "T%"])
+            )
+                .prop_map(move |(key, comparator, text)| make(
+                    KeyType::Dataset,
+                    key,
+                    comparator,
+                    Value::String(text)
+                )),
+            (
+                pick(&["name", "digest", "context"]),
+                in_list,
+                prop::sample::subsequence(
+                    &["iris", "Iris", "wine", "d1", "d3", "train", "eval"][..],
+                    1..3
+                )
+            )
+                .prop_map(move |(key, comparator, items)| make(
+                    KeyType::Dataset,
+                    key,
+                    comparator,
+                    Value::List(items.iter().map(|item| (*item).to_owned()).collect())
+                )),
+        ]
+    }
+
+    fn order_by() -> impl Strategy<Value = OrderBy> {
+        let keys: &'static [(KeyType, &'static str)] = &[
+            (KeyType::Metric, "m1"),
+            (KeyType::Metric, "m2"),
+            (KeyType::Metric, "m3"),
+            (KeyType::Param, "p1"),
+            (KeyType::Tag, "t1"),
+            (KeyType::Tag, "mlflow.runName"),
+            (KeyType::Attribute, "run_id"),
+            (KeyType::Attribute, "run_name"),
+            (KeyType::Attribute, "status"),
+            (KeyType::Attribute, "user_id"),
+            (KeyType::Attribute, "start_time"),
+            (KeyType::Attribute, "end_time"),
+        ];
+        (prop::sample::select(keys), any::<bool>()).prop_map(|((key_type, key), ascending)| {
+            OrderBy {
+                key_type,
+                key: key.to_owned(),
+                ascending,
+            }
+        })
+    }
+
+    fn run_query_strategy() -> impl Strategy<Value = RunQuery> {
+        (
+            prop::collection::vec(comparison(), 0..4),
+            prop::collection::vec(order_by(), 0..3),
+            prop::sample::select(&[ViewType::ActiveOnly, ViewType::DeletedOnly, ViewType::All][..]),
+            prop::sample::subsequence(&["1", "2"][..], 0..=2),
+            0usize..8,
+            0usize..4,
+        )
+            .prop_map(
+                |(filter, mut order_by, view_type, experiment_ids, max_results, offset)| {
+                    let mut seen = Vec::new();
+                    order_by.retain(|clause| {
+                        let identity = (clause.key_type, clause.key.clone());
+                        let fresh = !seen.contains(&identity);
+                        seen.push(identity);
+                        fresh
+                    });
+                    RunQuery {
+                        experiment_ids: experiment_ids.iter().map(|id| (*id).to_owned()).collect(),
+                        filter,
+                        order_by,
+                        view_type,
+                        max_results,
+                        offset,
+                    }
+                },
+            )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(96))]
+
+        #[test]
+        fn sql_search_matches_naive_evaluator(runs in test_runs(), queries in prop::collection::vec(run_query_strategy(), 1..8)) {
+            block_on(async {
+                let mut connection = database(&runs).await;
+                for query in &queries {
+                    // Through the text grammar too: the filter the client would send parses to the same query.
+                    let text = render_filter(&query.filter);
+                    prop_assert_eq!(&parse_run_filter(&text).unwrap(), &query.filter, "{}", text);
+                    let actual = search_runs(&mut connection, query).await.unwrap();
+                    let expected = evaluate(&runs, query);
+                    prop_assert_eq!(actual, expected, "filter {:?} order_by {:?} view {:?} experiments {:?} max {} offset {}",
+                        text, query.order_by.iter().map(ToString::to_string).collect::<Vec<_>>(), query.view_type,
+                        query.experiment_ids, query.max_results, query.offset);
+                }
+                Ok(())
+            })?;
+        }
+    }
+}

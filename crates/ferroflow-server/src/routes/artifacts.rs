@@ -307,7 +307,7 @@ fn unreadable_location(artifact_uri: &str) -> Error {
 }
 
 /// Where a run's artifacts live, from its `artifact_uri`.
-#[derive(Debug, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 enum RunArtifactLocation {
     /// Under the served artifact root: `mlflow-artifacts:/1/<run>/artifacts`, or an HTTP URL of this
     /// API (`http://host/api/2.0/mlflow-artifacts/artifacts/1/<run>/artifacts`).
@@ -519,4 +519,566 @@ fn quote_header_value(value: &str) -> String {
     }
     let escaped = value.replace('\\', "\\\\").replace('"', "\\\"");
     format!("\"{escaped}\"")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::ServerConfig;
+    use axum::http::{HeaderMap, Method, Request};
+    use ferroflow_core::model::NewRun;
+    use ferroflow_core::store::TrackingStore;
+    use http_body_util::BodyExt;
+    use serde_json::{json, Value};
+    use std::path::Path as FsPath;
+    use tower::ServiceExt;
+
+    const RUN_ID: &str = "0123456789abcdef0123456789abcdef";
+    const PROXIED: &str = "/api/2.0/mlflow-artifacts/artifacts";
+
+    /// A server over a temporary directory: `artifacts/` is the served root, `outside/secret.txt` sits
+    /// beside it and must never be reached, `mlflow.db` holds the runs.
+    struct Harness {
+        directory: tempfile::TempDir,
+        app: Router,
+    }
+
+    struct Answer {
+        status: StatusCode,
+        headers: HeaderMap,
+        body: bytes::Bytes,
+    }
+
+    impl Answer {
+        fn json(&self) -> Value {
+            serde_json::from_slice(&self.body).unwrap_or_else(|error| {
+                panic!("not JSON ({error}): {:?}", String::from_utf8_lossy(&self.body))
+            })
+        }
+
+        fn header(&self, name: header::HeaderName) -> &str {
+            self.headers.get(name).and_then(|value| value.to_str().ok()).unwrap_or("")
+        }
+
+        fn assert_error(&self, status: StatusCode, error_code: &str) {
+            assert_eq!(self.status, status, "body {:?}", String::from_utf8_lossy(&self.body));
+            assert_eq!(self.json()["error_code"], error_code);
+            assert_eq!(self.header(header::CONTENT_TYPE), "application/json");
+        }
+    }
+
+    enum Serving {
+        /// The proxied API is on, rooted at `artifacts/`.
+        Served,
+        /// `--no-serve-artifacts` with `--default-artifact-root file://<dir>/mlruns`.
+        NotServed,
+    }
+
+    async fn harness(serving: Serving, run_artifact_uri: impl FnOnce(&FsPath) -> String) -> Harness {
+        let directory = tempfile::tempdir().unwrap();
+        let base = directory.path().canonicalize().unwrap();
+        std::fs::create_dir(base.join("outside")).unwrap();
+        std::fs::write(base.join("outside/secret.txt"), b"secret").unwrap();
+        let (artifacts, default_artifact_root): (Option<Arc<dyn ArtifactStore>>, String) = match serving {
+            Serving::Served => {
+                let store = LocalArtifactStore::new(base.join("artifacts")).await.unwrap();
+                (Some(Arc::new(store)), "mlflow-artifacts:".to_owned())
+            }
+            Serving::NotServed => (None, format!("file://{}", base.join("mlruns").display())),
+        };
+        let tracking = ferroflow_store::SqliteStore::open(&base.join("mlflow.db"), &default_artifact_root)
+            .await
+            .unwrap();
+        tracking
+            .create_run(NewRun {
+                run_id: RUN_ID.to_owned(),
+                experiment_id: "0".to_owned(),
+                run_name: "run".to_owned(),
+                user_id: "tester".to_owned(),
+                start_time: 1,
+                artifact_uri: run_artifact_uri(&base),
+                tags: vec![],
+            })
+            .await
+            .unwrap();
+        let config = ServerConfig { serve_artifacts: artifacts.is_some(), default_artifact_root };
+        let state = AppState::new(Arc::new(tracking), artifacts, config, None);
+        Harness { directory, app: router().with_state(state) }
+    }
+
+    async fn served() -> Harness {
+        harness(Serving::Served, |_| format!("mlflow-artifacts:/0/{RUN_ID}/artifacts")).await
+    }
+
+    impl Harness {
+        fn base(&self) -> PathBuf {
+            self.directory.path().canonicalize().unwrap()
+        }
+
+        async fn send(&self, method: Method, uri: &str, body: impl Into<Body>) -> Answer {
+            let request = Request::builder().method(method).uri(uri).body(body.into()).unwrap();
+            let response = self.app.clone().oneshot(request).await.unwrap();
+            let status = response.status();
+            let headers = response.headers().clone();
+            let body = response.into_body().collect().await.unwrap().to_bytes();
+            Answer { status, headers, body }
+        }
+
+        async fn get(&self, uri: &str) -> Answer {
+            self.send(Method::GET, uri, Body::empty()).await
+        }
+
+        async fn put(&self, uri: &str, content: &'static [u8]) -> Answer {
+            self.send(Method::PUT, uri, content).await
+        }
+
+        /// Every file and directory under the temporary directory, except the database's files.
+        fn tree(&self) -> Vec<String> {
+            fn walk(directory: &FsPath, prefix: &str, into: &mut Vec<String>) {
+                for entry in std::fs::read_dir(directory).unwrap() {
+                    let entry = entry.unwrap();
+                    let name = format!("{prefix}{}", entry.file_name().to_string_lossy());
+                    if name.starts_with("mlflow.db") {
+                        continue;
+                    }
+                    into.push(name.clone());
+                    if entry.file_type().unwrap().is_dir() {
+                        walk(&entry.path(), &format!("{name}/"), into);
+                    }
+                }
+            }
+            let mut names = Vec::new();
+            walk(&self.base(), "", &mut names);
+            names.sort();
+            names
+        }
+
+        fn assert_outside_untouched(&self) {
+            assert_eq!(std::fs::read(self.base().join("outside/secret.txt")).unwrap(), b"secret");
+            let outside: Vec<String> =
+                self.tree().into_iter().filter(|name| name.starts_with("outside")).collect();
+            assert_eq!(outside, ["outside", "outside/secret.txt"]);
+        }
+    }
+
+    #[tokio::test]
+    async fn upload_then_download_round_trips_on_both_prefixes() {
+        let harness = served().await;
+        for prefix in ["/api/2.0", "/ajax-api/2.0"] {
+            let uri = format!("{prefix}/mlflow-artifacts/artifacts/0/{RUN_ID}/artifacts/dir/a.txt");
+            let upload = harness.put(&uri, b"hello").await;
+            assert_eq!(upload.status, StatusCode::OK);
+            assert!(upload.body.is_empty(), "MLflow answers an upload with an empty body");
+
+            let download = harness.get(&uri).await;
+            assert_eq!(download.status, StatusCode::OK);
+            assert_eq!(&download.body[..], b"hello");
+            assert_eq!(download.header(header::CONTENT_TYPE), "text/plain");
+            assert_eq!(download.header(header::CONTENT_LENGTH), "5");
+            assert_eq!(download.header(header::CONTENT_DISPOSITION), "attachment; filename=a.txt");
+            assert_eq!(download.header(header::X_CONTENT_TYPE_OPTIONS), "nosniff");
+        }
+        let on_disk = harness.base().join(format!("artifacts/0/{RUN_ID}/artifacts/dir/a.txt"));
+        assert_eq!(std::fs::read(on_disk).unwrap(), b"hello");
+    }
+
+    #[tokio::test]
+    async fn upload_overwrites_and_decodes_the_path_once() {
+        let harness = served().await;
+        assert_eq!(harness.put(&format!("{PROXIED}/d/a%20b.bin"), b"one").await.status, StatusCode::OK);
+        assert_eq!(harness.put(&format!("{PROXIED}/d/a%20b.bin"), b"two").await.status, StatusCode::OK);
+        let download = harness.get(&format!("{PROXIED}/d/a%20b.bin")).await;
+        assert_eq!(&download.body[..], b"two");
+        assert_eq!(download.header(header::CONTENT_TYPE), "application/octet-stream");
+        assert_eq!(download.header(header::CONTENT_DISPOSITION), "attachment; filename=\"a b.bin\"");
+        assert_eq!(std::fs::read(harness.base().join("artifacts/d/a b.bin")).unwrap(), b"two");
+    }
+
+    #[tokio::test]
+    async fn download_of_a_missing_file_is_404() {
+        let harness = served().await;
+        let answer = harness.get(&format!("{PROXIED}/0/{RUN_ID}/artifacts/model")).await;
+        answer.assert_error(StatusCode::NOT_FOUND, "RESOURCE_DOES_NOT_EXIST");
+        assert_eq!(answer.json()["message"], format!("No such artifact: '0/{RUN_ID}/artifacts/model'"));
+    }
+
+    #[tokio::test]
+    async fn download_of_a_directory_is_400() {
+        let harness = served().await;
+        harness.put(&format!("{PROXIED}/model/MLmodel"), b"m").await;
+        let answer = harness.get(&format!("{PROXIED}/model")).await;
+        answer.assert_error(StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE");
+        assert_eq!(answer.json()["message"], "Artifact path refers to a directory, not a file: 'model'");
+    }
+
+    #[tokio::test]
+    async fn upload_needs_a_file_name() {
+        let harness = served().await;
+        let answer = harness.put(&format!("{PROXIED}/dir/"), b"x").await;
+        answer.assert_error(StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE");
+        assert_eq!(answer.json()["message"], FILENAME_REQUIRED);
+        assert_eq!(harness.tree(), ["artifacts", "outside", "outside/secret.txt"]);
+    }
+
+    #[tokio::test]
+    async fn listing_gives_basenames_and_empty_for_files_or_missing_directories() {
+        let harness = served().await;
+        let run_root = format!("0/{RUN_ID}/artifacts");
+        harness.put(&format!("{PROXIED}/{run_root}/model/MLmodel"), b"12345").await;
+        harness.put(&format!("{PROXIED}/{run_root}/a.txt"), b"a").await;
+
+        let listing = harness.get(&format!("{PROXIED}?path={run_root}")).await;
+        assert_eq!(listing.status, StatusCode::OK);
+        assert_eq!(
+            listing.json(),
+            json!({"files": [
+                {"path": "a.txt", "is_dir": false, "file_size": 1},
+                {"path": "model", "is_dir": true},
+            ]})
+        );
+        let nested =
+            harness.get(&format!("/ajax-api/2.0/mlflow-artifacts/artifacts?path={run_root}/model")).await;
+        assert_eq!(nested.json(), json!({"files": [{"path": "MLmodel", "is_dir": false, "file_size": 5}]}));
+        let root = harness.get(PROXIED).await;
+        assert_eq!(root.json(), json!({"files": [{"path": "0", "is_dir": true}]}));
+        let empty_path = harness.get(&format!("{PROXIED}?path=")).await;
+        assert_eq!(empty_path.json(), root.json());
+        for shape in
+            [format!("{run_root}/a.txt"), format!("{run_root}/missing"), format!("{run_root}/model/")]
+        {
+            let answer = harness.get(&format!("{PROXIED}?path={shape}")).await;
+            assert_eq!(answer.status, StatusCode::OK, "{shape}");
+            if shape.ends_with('/') {
+                assert_eq!(answer.json()["files"][0]["path"], "MLmodel");
+            } else {
+                assert_eq!(answer.json(), json!({}), "{shape}");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn delete_removes_files_and_directories() {
+        let harness = served().await;
+        harness.put(&format!("{PROXIED}/d/model/MLmodel"), b"m").await;
+        harness.put(&format!("{PROXIED}/d/keep.txt"), b"k").await;
+        let answer = harness.send(Method::DELETE, &format!("{PROXIED}/d/model"), Body::empty()).await;
+        assert_eq!(answer.status, StatusCode::OK);
+        assert_eq!(answer.json(), json!({}));
+        let missing = harness.send(Method::DELETE, &format!("{PROXIED}/d/never"), Body::empty()).await;
+        assert_eq!(missing.status, StatusCode::OK);
+        assert_eq!(
+            harness.tree(),
+            ["artifacts", "artifacts/d", "artifacts/d/keep.txt", "outside", "outside/secret.txt"]
+        );
+    }
+
+    /// Security cases 1-5: each shape, on each proxied route, is refused with 400 and touches nothing.
+    #[tokio::test]
+    async fn traversal_attempts_are_refused_everywhere() {
+        let harness = served().await;
+        let attacks = [
+            "../outside/secret.txt",
+            "a/../../outside/secret.txt",
+            "..%2Foutside%2Fsecret.txt",
+            "%2e%2e/outside/secret.txt",
+            "%2E%2E%2Foutside%2Fsecret.txt",
+            "%2e%2e%2foutside%2fsecret.txt",
+            "%252e%252e%252foutside%252fsecret.txt",
+            "%252E%252E/outside/secret.txt",
+            "..%252foutside",
+            "/%2e%2e/outside/secret.txt",
+            "%2F..%2Foutside%2Fsecret.txt",
+            "/etc/passwd",
+            "%2Fetc%2Fpasswd",
+            "C:%5CWindows%5Cwin.ini",
+            "C:/Windows/win.ini",
+            "..%5Coutside%5Csecret.txt",
+            "%5C..%5C..%5Coutside",
+            "dir/%5c..%5c..%5csecret",
+            "file:%2F%2F%2Fetc%2Fpasswd",
+            "a%00b.txt",
+            "nul%00/../x",
+            "dir%23/../../outside",
+            "a/./b",
+            "a//b",
+            "%FF%FE",
+        ];
+        for attack in attacks {
+            for prefix in ["/api/2.0/mlflow-artifacts/artifacts", "/ajax-api/2.0/mlflow-artifacts/artifacts"]
+            {
+                let uri = format!("{prefix}/{attack}");
+                for method in [Method::GET, Method::PUT, Method::DELETE] {
+                    let answer = harness.send(method.clone(), &uri, Body::from("pwned")).await;
+                    assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{method} {uri}");
+                    assert_eq!(answer.json()["error_code"], "INVALID_PARAMETER_VALUE", "{method} {uri}");
+                    assert_eq!(answer.json()["message"], "Invalid path", "{method} {uri}");
+                }
+            }
+            for route in ["mpu/create", "mpu/complete", "mpu/abort"] {
+                let uri = format!("/api/2.0/mlflow-artifacts/{route}/{attack}");
+                let answer = harness.send(Method::POST, &uri, Body::from("{}")).await;
+                answer.assert_error(StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE");
+            }
+            let presigned = harness.get(&format!("/api/2.0/mlflow-artifacts/presigned/{attack}")).await;
+            presigned.assert_error(StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE");
+        }
+        assert_eq!(harness.tree(), ["artifacts", "outside", "outside/secret.txt"]);
+    }
+
+    #[tokio::test]
+    async fn traversal_in_list_queries_is_refused() {
+        let harness = served().await;
+        for attack in
+            ["..", "../outside", "%2e%2e", "%252e%252e%252f", "/etc", "..%5Coutside", "a%2500", "C:%5C"]
+        {
+            let answer = harness.get(&format!("{PROXIED}?path={attack}")).await;
+            answer.assert_error(StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE");
+            let answer =
+                harness.get(&format!("/api/2.0/mlflow/artifacts/list?run_id={RUN_ID}&path={attack}")).await;
+            answer.assert_error(StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE");
+            let answer = harness.get(&format!("/get-artifact?run_uuid={RUN_ID}&path={attack}")).await;
+            answer.assert_error(StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE");
+        }
+        harness.assert_outside_untouched();
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn symlinks_out_of_the_root_are_refused() {
+        let harness = served().await;
+        std::os::unix::fs::symlink(harness.base().join("outside"), harness.base().join("artifacts/link"))
+            .unwrap();
+        let download = harness.get(&format!("{PROXIED}/link/secret.txt")).await;
+        download.assert_error(StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE");
+        let upload = harness.put(&format!("{PROXIED}/link/planted.txt"), b"x").await;
+        upload.assert_error(StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE");
+        let delete = harness.send(Method::DELETE, &format!("{PROXIED}/link/secret.txt"), Body::empty()).await;
+        delete.assert_error(StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE");
+        let listing = harness.get(&format!("{PROXIED}?path=link")).await;
+        listing.assert_error(StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE");
+        harness.assert_outside_untouched();
+    }
+
+    #[tokio::test]
+    async fn multipart_and_presigned_are_not_implemented() {
+        let harness = served().await;
+        for route in ["mpu/create", "mpu/complete", "mpu/abort"] {
+            let uri = format!("/api/2.0/mlflow-artifacts/{route}/0/{RUN_ID}/artifacts/big.bin");
+            let answer = harness.send(Method::POST, &uri, Body::from(r#"{"path": "big.bin"}"#)).await;
+            answer.assert_error(StatusCode::NOT_IMPLEMENTED, "NOT_IMPLEMENTED");
+            assert_eq!(answer.json()["message"], MULTIPART_UPLOAD_UNSUPPORTED);
+        }
+        let answer = harness.get("/ajax-api/2.0/mlflow-artifacts/presigned/a.bin").await;
+        answer.assert_error(StatusCode::NOT_IMPLEMENTED, "NOT_IMPLEMENTED");
+        assert_eq!(answer.json()["message"], MULTIPART_DOWNLOAD_UNSUPPORTED);
+    }
+
+    #[tokio::test]
+    async fn proxied_routes_answer_503_text_when_artifacts_are_not_served() {
+        let harness = harness(Serving::NotServed, |_| "s3://bucket/0/run/artifacts".to_owned()).await;
+        let requests = [
+            (Method::GET, format!("{PROXIED}/a.txt")),
+            (Method::PUT, format!("{PROXIED}/a.txt")),
+            (Method::DELETE, format!("{PROXIED}/a.txt")),
+            (Method::GET, format!("{PROXIED}?path=a")),
+            (Method::GET, format!("{PROXIED}/../traversal/still/503")),
+            (Method::POST, "/api/2.0/mlflow-artifacts/mpu/create/a.txt".to_owned()),
+            (Method::GET, "/ajax-api/2.0/mlflow-artifacts/presigned/a.txt".to_owned()),
+        ];
+        for (method, uri) in requests {
+            let answer = harness.send(method.clone(), &uri, Body::from("x")).await;
+            assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE, "{method} {uri}");
+            assert_eq!(answer.header(header::CONTENT_TYPE), "text/plain; charset=utf-8");
+            let text = String::from_utf8(answer.body.to_vec()).unwrap();
+            assert!(text.contains("--no-serve-artifacts"), "{text}");
+            assert!(!text.contains("traversal"), "the request path is never echoed: {text}");
+        }
+        let text = harness.get(&format!("{PROXIED}/a.txt")).await.body;
+        assert_eq!(
+            String::from_utf8_lossy(&text),
+            "Endpoint: /api/2.0/mlflow-artifacts/artifacts/<path:artifact_path> disabled due to the mlflow \
+             server running with `--no-serve-artifacts`. To enable artifacts server functionality, run \
+             `mlflow server` with `--serve-artifacts`"
+        );
+    }
+
+    #[tokio::test]
+    async fn tracking_listing_gives_run_relative_paths() {
+        let harness = served().await;
+        let run_root = format!("{PROXIED}/0/{RUN_ID}/artifacts");
+        harness.put(&format!("{run_root}/model/MLmodel"), b"12345").await;
+        harness.put(&format!("{run_root}/model/sub/x.bin"), b"xy").await;
+        harness.put(&format!("{run_root}/a.txt"), b"a").await;
+        let root_uri = format!("mlflow-artifacts:/0/{RUN_ID}/artifacts");
+
+        let top = harness.get(&format!("/api/2.0/mlflow/artifacts/list?run_id={RUN_ID}")).await;
+        assert_eq!(top.status, StatusCode::OK);
+        assert_eq!(
+            top.json(),
+            json!({"root_uri": root_uri, "files": [
+                {"path": "a.txt", "is_dir": false, "file_size": 1},
+                {"path": "model", "is_dir": true},
+            ]})
+        );
+        let nested =
+            harness.get(&format!("/ajax-api/2.0/mlflow/artifacts/list?run_uuid={RUN_ID}&path=model")).await;
+        assert_eq!(
+            nested.json(),
+            json!({"root_uri": root_uri, "files": [
+                {"path": "model/MLmodel", "is_dir": false, "file_size": 5},
+                {"path": "model/sub", "is_dir": true},
+            ]})
+        );
+        let file = harness.get(&format!("/api/2.0/mlflow/artifacts/list?run_id={RUN_ID}&path=a.txt")).await;
+        assert_eq!(file.json(), json!({"root_uri": root_uri}));
+        let token =
+            harness.get(&format!("/api/2.0/mlflow/artifacts/list?run_id={RUN_ID}&page_token=abc")).await;
+        assert_eq!(token.json(), top.json(), "a page token is ignored: there is one page");
+    }
+
+    #[tokio::test]
+    async fn tracking_listing_errors() {
+        let harness = served().await;
+        let missing_run =
+            harness.get("/api/2.0/mlflow/artifacts/list?run_id=ffffffffffffffffffffffffffffffff").await;
+        missing_run.assert_error(StatusCode::NOT_FOUND, "RESOURCE_DOES_NOT_EXIST");
+        assert_eq!(missing_run.json()["message"], "Run with id=ffffffffffffffffffffffffffffffff not found");
+        let no_run_id = harness.get("/api/2.0/mlflow/artifacts/list?path=a").await;
+        no_run_id.assert_error(StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE");
+        assert_eq!(no_run_id.json()["message"], "Missing value for required parameter 'run_id'.");
+    }
+
+    #[tokio::test]
+    async fn get_artifact_downloads_a_run_file() {
+        let harness = served().await;
+        harness.put(&format!("{PROXIED}/0/{RUN_ID}/artifacts/model/MLmodel"), b"flavors: {}").await;
+        let answer = harness.get(&format!("/get-artifact?path=model/MLmodel&run_uuid={RUN_ID}")).await;
+        assert_eq!(answer.status, StatusCode::OK);
+        assert_eq!(&answer.body[..], b"flavors: {}");
+        assert_eq!(answer.header(header::CONTENT_TYPE), "text/plain");
+        assert_eq!(answer.header(header::CONTENT_DISPOSITION), "attachment; filename=MLmodel");
+        assert_eq!(answer.header(header::X_CONTENT_TYPE_OPTIONS), "nosniff");
+
+        let missing = harness.get(&format!("/get-artifact?path=nope.txt&run_id={RUN_ID}")).await;
+        missing.assert_error(StatusCode::NOT_FOUND, "RESOURCE_DOES_NOT_EXIST");
+        let no_path = harness.get(&format!("/get-artifact?run_id={RUN_ID}")).await;
+        no_path.assert_error(StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE");
+    }
+
+    #[tokio::test]
+    async fn local_run_roots_under_the_default_root_are_read_without_serving() {
+        let harness = harness(Serving::NotServed, |base| {
+            format!("file://{}/mlruns/0/{RUN_ID}/artifacts", base.display())
+        })
+        .await;
+        let run_directory = harness.base().join(format!("mlruns/0/{RUN_ID}/artifacts"));
+        std::fs::create_dir_all(run_directory.join("model")).unwrap();
+        std::fs::write(run_directory.join("model/MLmodel"), b"m").unwrap();
+
+        let listing = harness.get(&format!("/api/2.0/mlflow/artifacts/list?run_id={RUN_ID}")).await;
+        assert_eq!(listing.status, StatusCode::OK, "{:?}", listing.json());
+        assert_eq!(listing.json()["files"], json!([{"path": "model", "is_dir": true}]));
+        let download = harness.get(&format!("/get-artifact?path=model/MLmodel&run_id={RUN_ID}")).await;
+        assert_eq!(&download.body[..], b"m");
+    }
+
+    #[tokio::test]
+    async fn run_roots_that_leave_the_default_root_are_not_read() {
+        let cases: [(fn(&FsPath) -> String, StatusCode); 4] = [
+            (|base| format!("{}/outside", base.display()), StatusCode::NOT_IMPLEMENTED),
+            (|base| format!("file://{}/mlruns/../outside", base.display()), StatusCode::BAD_REQUEST),
+            (|_| "s3://bucket/0/run/artifacts".to_owned(), StatusCode::NOT_IMPLEMENTED),
+            (|_| "file://evil-host/etc".to_owned(), StatusCode::NOT_IMPLEMENTED),
+        ];
+        for (artifact_uri, status) in cases {
+            let harness = harness(Serving::NotServed, artifact_uri).await;
+            let listing = harness.get(&format!("/api/2.0/mlflow/artifacts/list?run_id={RUN_ID}")).await;
+            assert_eq!(listing.status, status, "{:?}", listing.json());
+            let download = harness.get(&format!("/get-artifact?path=secret.txt&run_id={RUN_ID}")).await;
+            assert_eq!(download.status, status, "{:?}", download.json());
+            harness.assert_outside_untouched();
+        }
+    }
+
+    #[tokio::test]
+    async fn proxied_run_roots_with_traversal_are_refused() {
+        let harness = harness(Serving::Served, |_| "mlflow-artifacts:/../outside".to_owned()).await;
+        let listing = harness.get(&format!("/api/2.0/mlflow/artifacts/list?run_id={RUN_ID}")).await;
+        listing.assert_error(StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE");
+        let download = harness.get(&format!("/get-artifact?path=secret.txt&run_id={RUN_ID}")).await;
+        download.assert_error(StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE");
+    }
+
+    fn check_location(artifact_uri: &str, expected: Result<RunArtifactLocation, ()>) {
+        let parsed = RunArtifactLocation::parse(artifact_uri).map_err(|_| ());
+        assert_eq!(parsed, expected, "{artifact_uri}");
+    }
+
+    #[test]
+    fn run_artifact_locations() {
+        let proxied = |path: &str| Ok(RunArtifactLocation::Proxied(ArtifactPath::parse(path).unwrap()));
+        let local = |path: &str| Ok(RunArtifactLocation::Local(PathBuf::from(path)));
+        let unsupported = Ok(RunArtifactLocation::Unsupported);
+        check_location("mlflow-artifacts:/1/run/artifacts", proxied("1/run/artifacts"));
+        check_location("mlflow-artifacts:1/run/artifacts", proxied("1/run/artifacts"));
+        check_location("mlflow-artifacts://host:5000/1/run/artifacts", proxied("1/run/artifacts"));
+        check_location("MLFLOW-ARTIFACTS:/1", proxied("1"));
+        check_location("mlflow-artifacts:", proxied(""));
+        check_location(
+            "http://host/api/2.0/mlflow-artifacts/artifacts/1/run/artifacts",
+            proxied("1/run/artifacts"),
+        );
+        check_location("https://host:443/api/2.0/mlflow-artifacts/artifacts/1", proxied("1"));
+        check_location("http://host/prefix/api/2.0/mlflow-artifacts/artifacts/1", unsupported.clone());
+        check_location("http://host/other", unsupported.clone());
+        check_location("file:///data/mlruns/1/run/artifacts", local("/data/mlruns/1/run/artifacts"));
+        check_location("file://localhost/data/a%20b", local("/data/a b"));
+        check_location("file:/data/mlruns", local("/data/mlruns"));
+        check_location("/data/mlruns/1", local("/data/mlruns/1"));
+        check_location("file://other-host/data", unsupported.clone());
+        check_location("relative/mlruns", unsupported.clone());
+        check_location("s3://bucket/1/run/artifacts", unsupported.clone());
+        check_location("gs://bucket/x", unsupported.clone());
+        check_location("C:\\mlruns", unsupported.clone());
+        // Security case 6 and 7: traversal, queries and fragments in stored URIs.
+        check_location("mlflow-artifacts:/../../etc", Err(()));
+        check_location("mlflow-artifacts://host/..%2f..%2fetc", Err(()));
+        check_location("http://host/api/2.0/mlflow-artifacts/artifacts/../../etc", Err(()));
+        check_location("http:///#/../../etc/", Err(()));
+        check_location("mlflow-artifacts:/1?x=/../..", Err(()));
+        check_location("mlflow-artifacts:/1\0", Err(()));
+    }
+
+    #[test]
+    fn mime_types_follow_mlflow() {
+        for (name, expected) in [
+            ("a.txt", "text/plain"),
+            ("data.json", "text/plain"),
+            ("conda.yaml", "text/plain"),
+            ("MLmodel", "text/plain"),
+            ("MLproject", "text/plain"),
+            ("image.png", "image/png"),
+            ("page.html", "text/html"),
+            ("model.pkl", "application/octet-stream"),
+            ("noextension", "application/octet-stream"),
+            (".hidden", "application/octet-stream"),
+        ] {
+            assert_eq!(guess_mime_type(name), expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn content_disposition_follows_mlflow() {
+        assert_eq!(content_disposition("a.txt"), "attachment; filename=a.txt");
+        assert_eq!(content_disposition("a b.txt"), "attachment; filename=\"a b.txt\"");
+        assert_eq!(content_disposition("q\"x\\.txt"), "attachment; filename=\"q\\\"x\\\\.txt\"");
+        assert_eq!(
+            content_disposition("naïve.txt"),
+            "attachment; filename=nave.txt; filename*=UTF-8''na%C3%AFve.txt"
+        );
+        assert_eq!(
+            content_disposition("日本語"),
+            "attachment; filename=download; filename*=UTF-8''%E6%97%A5%E6%9C%AC%E8%AA%9E"
+        );
+    }
 }

@@ -50,7 +50,6 @@ impl SqliteStore {
         let options = if in_memory {
             SqliteConnectOptions::from_str("sqlite::memory:")
                 .map_err(|source| SqliteOpenError::Connect { path: display.clone(), source })?
-                .shared_cache(true)
         } else {
             SqliteConnectOptions::new().filename(path).create_if_missing(true)
         };
