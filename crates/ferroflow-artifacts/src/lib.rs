@@ -35,7 +35,10 @@ pub struct ArtifactDownload {
 
 impl std::fmt::Debug for ArtifactDownload {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter.debug_struct("ArtifactDownload").field("size", &self.size).finish_non_exhaustive()
+        formatter
+            .debug_struct("ArtifactDownload")
+            .field("size", &self.size)
+            .finish_non_exhaustive()
     }
 }
 
@@ -89,7 +92,9 @@ pub fn no_such_artifact(path: &ArtifactPath) -> Error {
 
 /// MLflow's message for downloading a directory.
 pub fn not_a_file(path: &ArtifactPath) -> Error {
-    Error::invalid_parameter(format!("Artifact path refers to a directory, not a file: '{path}'"))
+    Error::invalid_parameter(format!(
+        "Artifact path refers to a directory, not a file: '{path}'"
+    ))
 }
 
 fn root_not_deletable() -> Error {
@@ -98,5 +103,7 @@ fn root_not_deletable() -> Error {
 
 /// Builds an [`Error::internal`] whose log line names what failed.
 fn internal_error(action: &str, path: &ArtifactPath, cause: impl std::fmt::Display) -> Error {
-    Error::internal(std::io::Error::other(format!("{action} artifact '{path}': {cause}")))
+    Error::internal(std::io::Error::other(format!(
+        "{action} artifact '{path}': {cause}"
+    )))
 }

@@ -11,8 +11,8 @@
 //! `.artifact.uploading.*`, hidden from listings) and are renamed into place once complete.
 
 use crate::{
-    internal_error, no_such_artifact, not_a_file, root_not_deletable, ArtifactDownload, ArtifactEntry,
-    ArtifactKind, ArtifactStore, UploadStream,
+    internal_error, no_such_artifact, not_a_file, root_not_deletable, ArtifactDownload,
+    ArtifactEntry, ArtifactKind, ArtifactStore, UploadStream,
 };
 use async_trait::async_trait;
 use ferroflow_core::artifact_path::ArtifactPath;
@@ -44,10 +44,15 @@ impl LocalArtifactStore {
     /// Opens the store at `root`, creating the directory when it is missing.
     pub async fn new(root: impl Into<PathBuf>) -> Result<Self> {
         let root = root.into();
-        tokio::fs::create_dir_all(&root).await.map_err(|error| root_error(&root, error))?;
-        let canonical_root =
-            tokio::fs::canonicalize(&root).await.map_err(|error| root_error(&root, error))?;
-        Ok(Self { root: Arc::new(canonical_root) })
+        tokio::fs::create_dir_all(&root)
+            .await
+            .map_err(|error| root_error(&root, error))?;
+        let canonical_root = tokio::fs::canonicalize(&root)
+            .await
+            .map_err(|error| root_error(&root, error))?;
+        Ok(Self {
+            root: Arc::new(canonical_root),
+        })
     }
 
     /// The canonical root directory.
@@ -61,7 +66,9 @@ impl LocalArtifactStore {
         work: impl FnOnce(&Path) -> Result<Output> + Send + 'static,
     ) -> Result<Output> {
         let root = Arc::clone(&self.root);
-        tokio::task::spawn_blocking(move || work(&root)).await.map_err(Error::internal)?
+        tokio::task::spawn_blocking(move || work(&root))
+            .await
+            .map_err(Error::internal)?
     }
 }
 
@@ -69,7 +76,9 @@ impl LocalArtifactStore {
 impl ArtifactStore for LocalArtifactStore {
     async fn put(&self, path: &ArtifactPath, mut body: UploadStream) -> Result<()> {
         let Some(file_name) = path.file_name().map(str::to_owned) else {
-            return Err(Error::invalid_parameter("Artifact path must include a filename"));
+            return Err(Error::invalid_parameter(
+                "Artifact path must include a filename",
+            ));
         };
         if file_name.starts_with(TEMP_ARTIFACT_PREFIX) {
             return Err(Error::invalid_parameter(format!(
@@ -78,7 +87,9 @@ impl ArtifactStore for LocalArtifactStore {
             )));
         }
         let artifact = path.clone();
-        let directory = self.blocking(move |root| prepare_parent_directory(root, &artifact)).await?;
+        let directory = self
+            .blocking(move |root| prepare_parent_directory(root, &artifact))
+            .await?;
         let destination = directory.join(&file_name);
         if let Ok(metadata) = tokio::fs::symlink_metadata(&destination).await {
             if metadata.is_dir() {
@@ -88,9 +99,10 @@ impl ArtifactStore for LocalArtifactStore {
             }
         }
 
-        let temporary = TemporaryFile::new(
-            directory.join(format!("{TEMP_ARTIFACT_PREFIX}{}", uuid::Uuid::new_v4().simple())),
-        );
+        let temporary = TemporaryFile::new(directory.join(format!(
+            "{TEMP_ARTIFACT_PREFIX}{}",
+            uuid::Uuid::new_v4().simple()
+        )));
         let file = tokio::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -103,11 +115,19 @@ impl ArtifactStore for LocalArtifactStore {
                 tracing::debug!(artifact = %path, %error, "upload body failed");
                 Error::new(ErrorCode::BadRequest, "failed to read the upload body")
             })?;
-            writer.write_all(&chunk).await.map_err(|error| internal_error("writing", path, error))?;
+            writer
+                .write_all(&chunk)
+                .await
+                .map_err(|error| internal_error("writing", path, error))?;
         }
-        writer.flush().await.map_err(|error| internal_error("writing", path, error))?;
+        writer
+            .flush()
+            .await
+            .map_err(|error| internal_error("writing", path, error))?;
         let file = writer.into_inner();
-        file.sync_data().await.map_err(|error| internal_error("writing", path, error))?;
+        file.sync_data()
+            .await
+            .map_err(|error| internal_error("writing", path, error))?;
         drop(file);
         tokio::fs::rename(temporary.path(), &destination)
             .await
@@ -120,10 +140,10 @@ impl ArtifactStore for LocalArtifactStore {
         let artifact = path.clone();
         let resolved = self
             .blocking(move |root| {
-                let resolved =
-                    resolve_existing(root, &artifact)?.ok_or_else(|| no_such_artifact(&artifact))?;
-                let metadata =
-                    std::fs::metadata(&resolved).map_err(|error| io_error("reading", &artifact, error))?;
+                let resolved = resolve_existing(root, &artifact)?
+                    .ok_or_else(|| no_such_artifact(&artifact))?;
+                let metadata = std::fs::metadata(&resolved)
+                    .map_err(|error| io_error("reading", &artifact, error))?;
                 if metadata.is_dir() {
                     return Err(not_a_file(&artifact));
                 }
@@ -136,16 +156,23 @@ impl ArtifactStore for LocalArtifactStore {
                 Ok(resolved)
             })
             .await?;
-        let file =
-            tokio::fs::File::open(&resolved).await.map_err(|error| io_error("opening", path, error))?;
-        let metadata = file.metadata().await.map_err(|error| io_error("reading", path, error))?;
+        let file = tokio::fs::File::open(&resolved)
+            .await
+            .map_err(|error| io_error("opening", path, error))?;
+        let metadata = file
+            .metadata()
+            .await
+            .map_err(|error| io_error("reading", path, error))?;
         if !metadata.is_file() {
             return Err(not_a_file(path));
         }
         let size = metadata.len();
         // `take` keeps the body at the announced size even if the file grows while it is read.
         let stream = tokio_util::io::ReaderStream::with_capacity(file.take(size), READ_CHUNK_BYTES);
-        Ok(ArtifactDownload { size, stream: stream.boxed() })
+        Ok(ArtifactDownload {
+            size,
+            stream: stream.boxed(),
+        })
     }
 
     async fn head(&self, path: &ArtifactPath) -> Result<Option<ArtifactKind>> {
@@ -158,7 +185,9 @@ impl ArtifactStore for LocalArtifactStore {
                 std::fs::metadata(&resolved).map_err(|error| io_error("reading", &artifact, error));
             Ok(match metadata {
                 Ok(metadata) if metadata.is_dir() => Some(ArtifactKind::Directory),
-                Ok(metadata) if metadata.is_file() => Some(ArtifactKind::File { size: metadata.len() }),
+                Ok(metadata) if metadata.is_file() => Some(ArtifactKind::File {
+                    size: metadata.len(),
+                }),
                 Ok(_) => None,
                 Err(error) if error.code == ErrorCode::ResourceDoesNotExist => None,
                 Err(error) => return Err(error),
@@ -169,11 +198,13 @@ impl ArtifactStore for LocalArtifactStore {
 
     async fn list(&self, path: &ArtifactPath) -> Result<Option<Vec<ArtifactEntry>>> {
         let artifact = path.clone();
-        self.blocking(move |root| list_directory(root, &artifact)).await
+        self.blocking(move |root| list_directory(root, &artifact))
+            .await
     }
 
     async fn delete(&self, path: &ArtifactPath) -> Result<()> {
-        let (Some(parent), Some(file_name)) = (path.parent(), path.file_name().map(str::to_owned)) else {
+        let (Some(parent), Some(file_name)) = (path.parent(), path.file_name().map(str::to_owned))
+        else {
             return Err(root_not_deletable());
         };
         let artifact = path.clone();
@@ -286,8 +317,11 @@ fn resolve_existing(root: &Path, path: &ArtifactPath) -> Result<Option<PathBuf>>
 /// leaves the root or through a file, and returns the canonical parent directory.
 fn prepare_parent_directory(root: &Path, path: &ArtifactPath) -> Result<PathBuf> {
     let parent = path.parent().unwrap_or_default();
-    let not_a_directory =
-        || Error::invalid_parameter(format!("cannot write artifact '{path}': a parent path is a file"));
+    let not_a_directory = || {
+        Error::invalid_parameter(format!(
+            "cannot write artifact '{path}': a parent path is a file"
+        ))
+    };
     let mut current = root.to_path_buf();
     for segment in parent.segments() {
         let next = current.join(segment);
@@ -299,8 +333,10 @@ fn prepare_parent_directory(root: &Path, path: &ArtifactPath) -> Result<PathBuf>
                     continue;
                 }
                 // Another upload made it first: look at what is there now.
-                Err(error) if error.kind() == ErrorKind::AlreadyExists => std::fs::symlink_metadata(&next)
-                    .map_err(|error| internal_error("creating directories for", path, error))?,
+                Err(error) if error.kind() == ErrorKind::AlreadyExists => {
+                    std::fs::symlink_metadata(&next)
+                        .map_err(|error| internal_error("creating directories for", path, error))?
+                }
                 Err(error) => return Err(internal_error("creating directories for", path, error)),
             },
             Err(error) => return Err(internal_error("creating directories for", path, error)),
@@ -350,9 +386,17 @@ fn list_directory(root: &Path, path: &ArtifactPath) -> Result<Option<Vec<Artifac
             continue;
         };
         if metadata.is_dir() {
-            listing.push(ArtifactEntry { name, is_dir: true, size: None });
+            listing.push(ArtifactEntry {
+                name,
+                is_dir: true,
+                size: None,
+            });
         } else if metadata.is_file() {
-            listing.push(ArtifactEntry { name, is_dir: false, size: Some(metadata.len()) });
+            listing.push(ArtifactEntry {
+                name,
+                is_dir: false,
+                size: Some(metadata.len()),
+            });
         }
     }
     listing.sort_by(|left, right| left.name.cmp(&right.name));

@@ -7,8 +7,8 @@
 //! lifecycle rules must clean.
 
 use crate::{
-    internal_error, no_such_artifact, not_a_file, root_not_deletable, ArtifactDownload, ArtifactEntry,
-    ArtifactKind, ArtifactStore, UploadStream,
+    internal_error, no_such_artifact, not_a_file, root_not_deletable, ArtifactDownload,
+    ArtifactEntry, ArtifactKind, ArtifactStore, UploadStream,
 };
 use async_trait::async_trait;
 use ferroflow_core::artifact_path::ArtifactPath;
@@ -41,7 +41,10 @@ impl ObjectStoreArtifactStore {
 
     /// The object key of `path`. Each segment is one key part, encoded by `object_store`.
     fn location(&self, path: &ArtifactPath) -> ObjectPath {
-        self.prefix.parts().chain(path.segments().map(PathPart::from)).collect()
+        self.prefix
+            .parts()
+            .chain(path.segments().map(PathPart::from))
+            .collect()
     }
 
     /// Whether any object lies below `location`.
@@ -58,10 +61,13 @@ impl ObjectStoreArtifactStore {
 impl ArtifactStore for ObjectStoreArtifactStore {
     async fn put(&self, path: &ArtifactPath, mut body: UploadStream) -> Result<()> {
         if path.is_root() {
-            return Err(Error::invalid_parameter("Artifact path must include a filename"));
+            return Err(Error::invalid_parameter(
+                "Artifact path must include a filename",
+            ));
         }
-        let mut writer = BufWriter::with_capacity(Arc::clone(&self.store), self.location(path), PART_BYTES)
-            .with_max_concurrency(PART_CONCURRENCY);
+        let mut writer =
+            BufWriter::with_capacity(Arc::clone(&self.store), self.location(path), PART_BYTES)
+                .with_max_concurrency(PART_CONCURRENCY);
         while let Some(chunk) = body.next().await {
             let failure = match chunk {
                 Ok(bytes) => match writer.put(bytes).await {
@@ -78,7 +84,10 @@ impl ArtifactStore for ObjectStoreArtifactStore {
             }
             return Err(failure);
         }
-        writer.shutdown().await.map_err(|error| internal_error("writing", path, error))
+        writer
+            .shutdown()
+            .await
+            .map_err(|error| internal_error("writing", path, error))
     }
 
     async fn get(&self, path: &ArtifactPath) -> Result<ArtifactDownload> {
@@ -107,9 +116,10 @@ impl ArtifactStore for ObjectStoreArtifactStore {
         let location = self.location(path);
         match self.store.head(&location).await {
             Ok(meta) => Ok(Some(ArtifactKind::File { size: meta.size })),
-            Err(object_store::Error::NotFound { .. }) => {
-                Ok(self.has_children(&location, path).await?.then_some(ArtifactKind::Directory))
-            }
+            Err(object_store::Error::NotFound { .. }) => Ok(self
+                .has_children(&location, path)
+                .await?
+                .then_some(ArtifactKind::Directory)),
             Err(error) => Err(internal_error("reading", path, error)),
         }
     }
@@ -125,7 +135,11 @@ impl ArtifactStore for ObjectStoreArtifactStore {
             return Ok(None);
         }
         let directories = listing.common_prefixes.iter().filter_map(|prefix| {
-            Some(ArtifactEntry { name: decoded_file_name(prefix)?, is_dir: true, size: None })
+            Some(ArtifactEntry {
+                name: decoded_file_name(prefix)?,
+                is_dir: true,
+                size: None,
+            })
         });
         let files = listing.objects.iter().filter_map(|object| {
             Some(ArtifactEntry {
@@ -148,7 +162,11 @@ impl ArtifactStore for ObjectStoreArtifactStore {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
             Err(error) => return Err(internal_error("deleting", path, error)),
         }
-        let below = self.store.list(Some(&location)).map_ok(|meta| meta.location).boxed();
+        let below = self
+            .store
+            .list(Some(&location))
+            .map_ok(|meta| meta.location)
+            .boxed();
         let mut deletions = self.store.delete_stream(below);
         while let Some(deletion) = deletions.next().await {
             match deletion {
@@ -163,5 +181,9 @@ impl ArtifactStore for ObjectStoreArtifactStore {
 /// The last part of an object key, decoded back to the artifact name it was made from.
 fn decoded_file_name(location: &ObjectPath) -> Option<String> {
     let encoded = location.filename()?;
-    Some(percent_encoding::percent_decode_str(encoded).decode_utf8_lossy().into_owned())
+    Some(
+        percent_encoding::percent_decode_str(encoded)
+            .decode_utf8_lossy()
+            .into_owned(),
+    )
 }

@@ -1,9 +1,12 @@
 //! The artifact store suite, run on every backend, then the local backend's own cases: symlinks that
 //! leave the root, temporary files and a large streamed file.
 
+#![cfg(test)]
+
 use bytes::Bytes;
 use ferroflow_artifacts::{
-    ArtifactEntry, ArtifactKind, ArtifactStore, LocalArtifactStore, ObjectStoreArtifactStore, UploadStream,
+    ArtifactEntry, ArtifactKind, ArtifactStore, LocalArtifactStore, ObjectStoreArtifactStore,
+    UploadStream,
 };
 use ferroflow_core::artifact_path::ArtifactPath;
 use ferroflow_proto::ErrorCode;
@@ -15,14 +18,19 @@ fn path(raw: &str) -> ArtifactPath {
 }
 
 fn body(chunks: &[&[u8]]) -> UploadStream {
-    let chunks: Vec<std::io::Result<Bytes>> =
-        chunks.iter().map(|chunk| Ok(Bytes::copy_from_slice(chunk))).collect();
+    let chunks: Vec<std::io::Result<Bytes>> = chunks
+        .iter()
+        .map(|chunk| Ok(Bytes::copy_from_slice(chunk)))
+        .collect();
     futures::stream::iter(chunks).boxed()
 }
 
 /// A body that sends `chunk` and then fails, like a client that disconnects mid-upload.
 fn failing_body(chunk: &[u8]) -> UploadStream {
-    let chunks = vec![Ok(Bytes::copy_from_slice(chunk)), Err(std::io::Error::other("connection reset"))];
+    let chunks = vec![
+        Ok(Bytes::copy_from_slice(chunk)),
+        Err(std::io::Error::other("connection reset")),
+    ];
     futures::stream::iter(chunks).boxed()
 }
 
@@ -33,16 +41,28 @@ async fn read_all(store: &dyn ArtifactStore, artifact: &str) -> Vec<u8> {
     while let Some(chunk) = stream.next().await {
         content.extend_from_slice(&chunk.unwrap());
     }
-    assert_eq!(content.len() as u64, download.size, "announced size of {artifact}");
+    assert_eq!(
+        content.len() as u64,
+        download.size,
+        "announced size of {artifact}"
+    );
     content
 }
 
 fn file(name: &str, size: u64) -> ArtifactEntry {
-    ArtifactEntry { name: name.to_owned(), is_dir: false, size: Some(size) }
+    ArtifactEntry {
+        name: name.to_owned(),
+        is_dir: false,
+        size: Some(size),
+    }
 }
 
 fn directory(name: &str) -> ArtifactEntry {
-    ArtifactEntry { name: name.to_owned(), is_dir: true, size: None }
+    ArtifactEntry {
+        name: name.to_owned(),
+        is_dir: true,
+        size: None,
+    }
 }
 
 /// The cases every backend must pass.
@@ -50,19 +70,34 @@ mod suite {
     use super::*;
 
     pub async fn round_trip(store: &dyn ArtifactStore) {
-        store.put(&path("1/run/artifacts/a.txt"), body(&[b"hello ", b"world"])).await.unwrap();
-        assert_eq!(read_all(store, "1/run/artifacts/a.txt").await, b"hello world");
+        store
+            .put(&path("1/run/artifacts/a.txt"), body(&[b"hello ", b"world"]))
+            .await
+            .unwrap();
+        assert_eq!(
+            read_all(store, "1/run/artifacts/a.txt").await,
+            b"hello world"
+        );
     }
 
     pub async fn empty_file_round_trips(store: &dyn ArtifactStore) {
         store.put(&path("empty.txt"), body(&[])).await.unwrap();
         assert_eq!(read_all(store, "empty.txt").await, b"");
-        assert_eq!(store.head(&path("empty.txt")).await.unwrap(), Some(ArtifactKind::File { size: 0 }));
+        assert_eq!(
+            store.head(&path("empty.txt")).await.unwrap(),
+            Some(ArtifactKind::File { size: 0 })
+        );
     }
 
     pub async fn put_overwrites(store: &dyn ArtifactStore) {
-        store.put(&path("dir/a.txt"), body(&[b"first version"])).await.unwrap();
-        store.put(&path("dir/a.txt"), body(&[b"second"])).await.unwrap();
+        store
+            .put(&path("dir/a.txt"), body(&[b"first version"]))
+            .await
+            .unwrap();
+        store
+            .put(&path("dir/a.txt"), body(&[b"second"]))
+            .await
+            .unwrap();
         assert_eq!(read_all(store, "dir/a.txt").await, b"second");
     }
 
@@ -70,7 +105,10 @@ mod suite {
         let name = "with space/100%/ü;x?=[1]~{2}.txt";
         store.put(&path(name), body(&[b"x"])).await.unwrap();
         assert_eq!(read_all(store, name).await, b"x");
-        assert_eq!(store.list(&path("with space")).await.unwrap(), Some(vec![directory("100%")]));
+        assert_eq!(
+            store.list(&path("with space")).await.unwrap(),
+            Some(vec![directory("100%")])
+        );
         assert_eq!(
             store.list(&path("with space/100%")).await.unwrap(),
             Some(vec![file("ü;x?=[1]~{2}.txt", 1)])
@@ -84,17 +122,35 @@ mod suite {
     }
 
     pub async fn get_directory_is_refused(store: &dyn ArtifactStore) {
-        store.put(&path("model/MLmodel"), body(&[b"flavors: {}"])).await.unwrap();
+        store
+            .put(&path("model/MLmodel"), body(&[b"flavors: {}"]))
+            .await
+            .unwrap();
         let error = store.get(&path("model")).await.unwrap_err();
         assert_eq!(error.code, ErrorCode::InvalidParameterValue);
-        assert_eq!(error.message, "Artifact path refers to a directory, not a file: 'model'");
+        assert_eq!(
+            error.message,
+            "Artifact path refers to a directory, not a file: 'model'"
+        );
     }
 
     pub async fn list_shapes(store: &dyn ArtifactStore) {
-        store.put(&path("1/r/artifacts/model/MLmodel"), body(&[b"12345"])).await.unwrap();
-        store.put(&path("1/r/artifacts/model/conda.yaml"), body(&[b"abc"])).await.unwrap();
-        store.put(&path("1/r/artifacts/b.txt"), body(&[b"bb"])).await.unwrap();
-        store.put(&path("1/r/artifacts/a.txt"), body(&[b"a"])).await.unwrap();
+        store
+            .put(&path("1/r/artifacts/model/MLmodel"), body(&[b"12345"]))
+            .await
+            .unwrap();
+        store
+            .put(&path("1/r/artifacts/model/conda.yaml"), body(&[b"abc"]))
+            .await
+            .unwrap();
+        store
+            .put(&path("1/r/artifacts/b.txt"), body(&[b"bb"]))
+            .await
+            .unwrap();
+        store
+            .put(&path("1/r/artifacts/a.txt"), body(&[b"a"]))
+            .await
+            .unwrap();
 
         assert_eq!(
             store.list(&path("1/r/artifacts")).await.unwrap(),
@@ -104,10 +160,28 @@ mod suite {
             store.list(&path("1/r/artifacts/model/")).await.unwrap(),
             Some(vec![file("MLmodel", 5), file("conda.yaml", 3)])
         );
-        assert_eq!(store.list(&ArtifactPath::root()).await.unwrap(), Some(vec![directory("1")]));
-        assert_eq!(store.list(&path("1/r/artifacts/a.txt")).await.unwrap(), None, "a file");
-        assert_eq!(store.list(&path("1/r/artifacts/nope")).await.unwrap(), None, "missing");
-        assert_eq!(store.list(&path("1/r/artifacts/a.txt/below")).await.unwrap(), None, "below a file");
+        assert_eq!(
+            store.list(&ArtifactPath::root()).await.unwrap(),
+            Some(vec![directory("1")])
+        );
+        assert_eq!(
+            store.list(&path("1/r/artifacts/a.txt")).await.unwrap(),
+            None,
+            "a file"
+        );
+        assert_eq!(
+            store.list(&path("1/r/artifacts/nope")).await.unwrap(),
+            None,
+            "missing"
+        );
+        assert_eq!(
+            store
+                .list(&path("1/r/artifacts/a.txt/below"))
+                .await
+                .unwrap(),
+            None,
+            "below a file"
+        );
     }
 
     pub async fn empty_root_lists_nothing(store: &dyn ArtifactStore) {
@@ -117,9 +191,18 @@ mod suite {
 
     pub async fn head_reports_kind(store: &dyn ArtifactStore) {
         store.put(&path("d/f.bin"), body(&[b"1234"])).await.unwrap();
-        assert_eq!(store.head(&path("d/f.bin")).await.unwrap(), Some(ArtifactKind::File { size: 4 }));
-        assert_eq!(store.head(&path("d")).await.unwrap(), Some(ArtifactKind::Directory));
-        assert_eq!(store.head(&ArtifactPath::root()).await.unwrap(), Some(ArtifactKind::Directory));
+        assert_eq!(
+            store.head(&path("d/f.bin")).await.unwrap(),
+            Some(ArtifactKind::File { size: 4 })
+        );
+        assert_eq!(
+            store.head(&path("d")).await.unwrap(),
+            Some(ArtifactKind::Directory)
+        );
+        assert_eq!(
+            store.head(&ArtifactPath::root()).await.unwrap(),
+            Some(ArtifactKind::Directory)
+        );
         assert_eq!(store.head(&path("d/missing")).await.unwrap(), None);
     }
 
@@ -127,21 +210,45 @@ mod suite {
         store.put(&path("d/keep.txt"), body(&[b"k"])).await.unwrap();
         store.put(&path("d/gone.txt"), body(&[b"g"])).await.unwrap();
         store.delete(&path("d/gone.txt")).await.unwrap();
-        assert_eq!(store.list(&path("d")).await.unwrap(), Some(vec![file("keep.txt", 1)]));
-        assert_eq!(store.get(&path("d/gone.txt")).await.unwrap_err().code, ErrorCode::ResourceDoesNotExist);
+        assert_eq!(
+            store.list(&path("d")).await.unwrap(),
+            Some(vec![file("keep.txt", 1)])
+        );
+        assert_eq!(
+            store.get(&path("d/gone.txt")).await.unwrap_err().code,
+            ErrorCode::ResourceDoesNotExist
+        );
     }
 
     pub async fn delete_directory_recursively(store: &dyn ArtifactStore) {
-        store.put(&path("1/r/artifacts/model/MLmodel"), body(&[b"m"])).await.unwrap();
-        store.put(&path("1/r/artifacts/model/sub/deep.txt"), body(&[b"d"])).await.unwrap();
-        store.put(&path("1/r/artifacts/other.txt"), body(&[b"o"])).await.unwrap();
-        store.put(&path("1/r/artifacts/modelx.txt"), body(&[b"x"])).await.unwrap();
+        store
+            .put(&path("1/r/artifacts/model/MLmodel"), body(&[b"m"]))
+            .await
+            .unwrap();
+        store
+            .put(&path("1/r/artifacts/model/sub/deep.txt"), body(&[b"d"]))
+            .await
+            .unwrap();
+        store
+            .put(&path("1/r/artifacts/other.txt"), body(&[b"o"]))
+            .await
+            .unwrap();
+        store
+            .put(&path("1/r/artifacts/modelx.txt"), body(&[b"x"]))
+            .await
+            .unwrap();
         store.delete(&path("1/r/artifacts/model")).await.unwrap();
         assert_eq!(
             store.list(&path("1/r/artifacts")).await.unwrap(),
             Some(vec![file("modelx.txt", 1), file("other.txt", 1)])
         );
-        assert_eq!(store.head(&path("1/r/artifacts/model/sub/deep.txt")).await.unwrap(), None);
+        assert_eq!(
+            store
+                .head(&path("1/r/artifacts/model/sub/deep.txt"))
+                .await
+                .unwrap(),
+            None
+        );
     }
 
     pub async fn delete_missing_is_ok(store: &dyn ArtifactStore) {
@@ -157,12 +264,18 @@ mod suite {
     }
 
     pub async fn put_root_is_refused(store: &dyn ArtifactStore) {
-        let error = store.put(&ArtifactPath::root(), body(&[b"a"])).await.unwrap_err();
+        let error = store
+            .put(&ArtifactPath::root(), body(&[b"a"]))
+            .await
+            .unwrap_err();
         assert_eq!(error.code, ErrorCode::InvalidParameterValue);
     }
 
     pub async fn failed_upload_leaves_nothing(store: &dyn ArtifactStore) {
-        let error = store.put(&path("d/partial.bin"), failing_body(b"half of it")).await.unwrap_err();
+        let error = store
+            .put(&path("d/partial.bin"), failing_body(b"half of it"))
+            .await
+            .unwrap_err();
         assert_eq!(error.code, ErrorCode::BadRequest);
         assert_eq!(store.head(&path("d/partial.bin")).await.unwrap(), None);
         let listing = store.list(&path("d")).await.unwrap().unwrap_or_default();
@@ -171,19 +284,30 @@ mod suite {
 
     pub async fn failed_upload_keeps_old_content(store: &dyn ArtifactStore) {
         store.put(&path("d/a.txt"), body(&[b"old"])).await.unwrap();
-        store.put(&path("d/a.txt"), failing_body(b"new and broken")).await.unwrap_err();
+        store
+            .put(&path("d/a.txt"), failing_body(b"new and broken"))
+            .await
+            .unwrap_err();
         assert_eq!(read_all(store, "d/a.txt").await, b"old");
-        assert_eq!(store.list(&path("d")).await.unwrap(), Some(vec![file("a.txt", 3)]));
+        assert_eq!(
+            store.list(&path("d")).await.unwrap(),
+            Some(vec![file("a.txt", 3)])
+        );
     }
 
     pub async fn download_is_chunked(store: &dyn ArtifactStore) {
         let chunk = vec![7u8; 300 * 1024];
-        store.put(&path("big.bin"), body(&[&chunk, &chunk, &chunk])).await.unwrap();
+        store
+            .put(&path("big.bin"), body(&[&chunk, &chunk, &chunk]))
+            .await
+            .unwrap();
         let download = store.get(&path("big.bin")).await.unwrap();
         assert_eq!(download.size, 900 * 1024);
         let chunks: Vec<Bytes> = download.stream.map(Result::unwrap).collect().await;
         assert_eq!(chunks.iter().map(Bytes::len).sum::<usize>(), 900 * 1024);
-        assert!(chunks.iter().all(|chunk| chunk.iter().all(|byte| *byte == 7)));
+        assert!(chunks
+            .iter()
+            .all(|chunk| chunk.iter().all(|byte| *byte == 7)));
     }
 }
 
@@ -216,7 +340,8 @@ macro_rules! artifact_store_suite {
 }
 
 fn memory_store() -> ObjectStoreArtifactStore {
-    let memory: Arc<dyn object_store::ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+    let memory: Arc<dyn object_store::ObjectStore> =
+        Arc::new(object_store::memory::InMemory::new());
     ObjectStoreArtifactStore::new(memory, object_store::path::Path::from("artifacts/root"))
 }
 
@@ -259,8 +384,14 @@ mod local {
         let outside = directory.path().join("outside");
         std::fs::create_dir(&outside).unwrap();
         std::fs::write(outside.join("secret.txt"), b"secret").unwrap();
-        let store = LocalArtifactStore::new(directory.path().join("root")).await.unwrap();
-        Fixture { _directory: directory, store, outside }
+        let store = LocalArtifactStore::new(directory.path().join("root"))
+            .await
+            .unwrap();
+        Fixture {
+            _directory: directory,
+            store,
+            outside,
+        }
     }
 
     fn names_in(directory: &Path) -> Vec<String> {
@@ -274,26 +405,41 @@ mod local {
 
     fn assert_outside_untouched(fixture: &Fixture) {
         assert_eq!(names_in(&fixture.outside), ["secret.txt"]);
-        assert_eq!(std::fs::read(fixture.outside.join("secret.txt")).unwrap(), b"secret");
+        assert_eq!(
+            std::fs::read(fixture.outside.join("secret.txt")).unwrap(),
+            b"secret"
+        );
     }
 
     fn assert_outside_root(error: ferroflow_core::Error) {
         assert_eq!(error.code, ErrorCode::InvalidParameterValue);
-        assert_eq!(error.message, "Invalid path: resolved path is outside the artifact directory");
+        assert_eq!(
+            error.message,
+            "Invalid path: resolved path is outside the artifact directory"
+        );
     }
 
     #[tokio::test]
     async fn new_creates_a_missing_root_and_canonicalizes_it() {
         let directory = tempfile::tempdir().unwrap();
-        let store = LocalArtifactStore::new(directory.path().join("a/b/../c")).await.unwrap();
+        let store = LocalArtifactStore::new(directory.path().join("a/b/../c"))
+            .await
+            .unwrap();
         assert!(store.root().is_absolute());
-        assert_eq!(store.root(), directory.path().canonicalize().unwrap().join("a/c"));
+        assert_eq!(
+            store.root(),
+            directory.path().canonicalize().unwrap().join("a/c")
+        );
     }
 
     #[tokio::test]
     async fn files_land_at_mlflow_layout() {
         let fixture = fixture().await;
-        fixture.store.put(&path("1/run/artifacts/a b%20.txt"), body(&[b"x"])).await.unwrap();
+        fixture
+            .store
+            .put(&path("1/run/artifacts/a b%20.txt"), body(&[b"x"]))
+            .await
+            .unwrap();
         let on_disk = fixture.store.root().join("1/run/artifacts/a b%20.txt");
         assert_eq!(std::fs::read(on_disk).unwrap(), b"x");
     }
@@ -304,7 +450,10 @@ mod local {
         let model = fixture.store.root().join("0/abc/artifacts/model");
         std::fs::create_dir_all(&model).unwrap();
         std::fs::write(model.join("MLmodel"), b"artifact_path: model").unwrap();
-        assert_eq!(read_all(&fixture.store, "0/abc/artifacts/model/MLmodel").await, b"artifact_path: model");
+        assert_eq!(
+            read_all(&fixture.store, "0/abc/artifacts/model/MLmodel").await,
+            b"artifact_path: model"
+        );
         assert_eq!(
             fixture.store.list(&path("0/abc/artifacts")).await.unwrap(),
             Some(vec![directory("model")])
@@ -316,12 +465,42 @@ mod local {
         let fixture = fixture().await;
         symlink(&fixture.outside, fixture.store.root().join("link")).unwrap();
 
-        assert_outside_root(fixture.store.get(&path("link/secret.txt")).await.unwrap_err());
+        assert_outside_root(
+            fixture
+                .store
+                .get(&path("link/secret.txt"))
+                .await
+                .unwrap_err(),
+        );
         assert_outside_root(fixture.store.list(&path("link")).await.unwrap_err());
-        assert_outside_root(fixture.store.head(&path("link/secret.txt")).await.unwrap_err());
-        assert_outside_root(fixture.store.put(&path("link/new.txt"), body(&[b"x"])).await.unwrap_err());
-        assert_outside_root(fixture.store.put(&path("link/sub/new.txt"), body(&[b"x"])).await.unwrap_err());
-        assert_outside_root(fixture.store.delete(&path("link/secret.txt")).await.unwrap_err());
+        assert_outside_root(
+            fixture
+                .store
+                .head(&path("link/secret.txt"))
+                .await
+                .unwrap_err(),
+        );
+        assert_outside_root(
+            fixture
+                .store
+                .put(&path("link/new.txt"), body(&[b"x"]))
+                .await
+                .unwrap_err(),
+        );
+        assert_outside_root(
+            fixture
+                .store
+                .put(&path("link/sub/new.txt"), body(&[b"x"]))
+                .await
+                .unwrap_err(),
+        );
+        assert_outside_root(
+            fixture
+                .store
+                .delete(&path("link/secret.txt"))
+                .await
+                .unwrap_err(),
+        );
         assert_outside_untouched(&fixture);
 
         // Deleting the link removes the link, never what it points at.
@@ -334,7 +513,11 @@ mod local {
     async fn symlinked_file_out_of_root_is_refused() {
         let fixture = fixture().await;
         std::fs::create_dir(fixture.store.root().join("d")).unwrap();
-        symlink(fixture.outside.join("secret.txt"), fixture.store.root().join("d/leak.txt")).unwrap();
+        symlink(
+            fixture.outside.join("secret.txt"),
+            fixture.store.root().join("d/leak.txt"),
+        )
+        .unwrap();
 
         assert_outside_root(fixture.store.get(&path("d/leak.txt")).await.unwrap_err());
         assert_outside_root(fixture.store.head(&path("d/leak.txt")).await.unwrap_err());
@@ -345,7 +528,11 @@ mod local {
         );
 
         // Overwriting replaces the link itself; the file it pointed at keeps its content.
-        fixture.store.put(&path("d/leak.txt"), body(&[b"replaced"])).await.unwrap();
+        fixture
+            .store
+            .put(&path("d/leak.txt"), body(&[b"replaced"]))
+            .await
+            .unwrap();
         assert_eq!(read_all(&fixture.store, "d/leak.txt").await, b"replaced");
         assert_outside_untouched(&fixture);
     }
@@ -353,7 +540,11 @@ mod local {
     #[tokio::test]
     async fn symlink_to_the_root_itself_cannot_wipe_it() {
         let fixture = fixture().await;
-        fixture.store.put(&path("keep.txt"), body(&[b"k"])).await.unwrap();
+        fixture
+            .store
+            .put(&path("keep.txt"), body(&[b"k"]))
+            .await
+            .unwrap();
         symlink(fixture.store.root(), fixture.store.root().join("self")).unwrap();
         fixture.store.delete(&path("self")).await.unwrap();
         assert_eq!(read_all(&fixture.store, "keep.txt").await, b"k");
@@ -362,11 +553,26 @@ mod local {
     #[tokio::test]
     async fn symlinks_inside_the_root_are_followed() {
         let fixture = fixture().await;
-        fixture.store.put(&path("real/a.txt"), body(&[b"a"])).await.unwrap();
-        symlink(fixture.store.root().join("real"), fixture.store.root().join("alias")).unwrap();
+        fixture
+            .store
+            .put(&path("real/a.txt"), body(&[b"a"]))
+            .await
+            .unwrap();
+        symlink(
+            fixture.store.root().join("real"),
+            fixture.store.root().join("alias"),
+        )
+        .unwrap();
         assert_eq!(read_all(&fixture.store, "alias/a.txt").await, b"a");
-        assert_eq!(fixture.store.list(&path("alias")).await.unwrap(), Some(vec![file("a.txt", 1)]));
-        fixture.store.put(&path("alias/b.txt"), body(&[b"b"])).await.unwrap();
+        assert_eq!(
+            fixture.store.list(&path("alias")).await.unwrap(),
+            Some(vec![file("a.txt", 1)])
+        );
+        fixture
+            .store
+            .put(&path("alias/b.txt"), body(&[b"b"]))
+            .await
+            .unwrap();
         assert_eq!(read_all(&fixture.store, "real/b.txt").await, b"b");
         assert_eq!(
             fixture.store.list(&ArtifactPath::root()).await.unwrap(),
@@ -377,8 +583,16 @@ mod local {
     #[tokio::test]
     async fn writing_below_a_file_is_refused() {
         let fixture = fixture().await;
-        fixture.store.put(&path("a.txt"), body(&[b"a"])).await.unwrap();
-        let error = fixture.store.put(&path("a.txt/b.txt"), body(&[b"b"])).await.unwrap_err();
+        fixture
+            .store
+            .put(&path("a.txt"), body(&[b"a"]))
+            .await
+            .unwrap();
+        let error = fixture
+            .store
+            .put(&path("a.txt/b.txt"), body(&[b"b"]))
+            .await
+            .unwrap_err();
         assert_eq!(error.code, ErrorCode::InvalidParameterValue);
         let error = fixture.store.get(&path("a.txt/b.txt")).await.unwrap_err();
         assert_eq!(error.code, ErrorCode::ResourceDoesNotExist);
@@ -387,8 +601,16 @@ mod local {
     #[tokio::test]
     async fn writing_over_a_directory_is_refused() {
         let fixture = fixture().await;
-        fixture.store.put(&path("d/a.txt"), body(&[b"a"])).await.unwrap();
-        let error = fixture.store.put(&path("d"), body(&[b"b"])).await.unwrap_err();
+        fixture
+            .store
+            .put(&path("d/a.txt"), body(&[b"a"]))
+            .await
+            .unwrap();
+        let error = fixture
+            .store
+            .put(&path("d"), body(&[b"b"]))
+            .await
+            .unwrap_err();
         assert_eq!(error.code, ErrorCode::InvalidParameterValue);
         assert_eq!(read_all(&fixture.store, "d/a.txt").await, b"a");
     }
@@ -396,32 +618,55 @@ mod local {
     #[tokio::test]
     async fn temporary_names_are_reserved_and_hidden() {
         let fixture = fixture().await;
-        let error = fixture.store.put(&path("d/.artifact.uploading.x"), body(&[b"x"])).await.unwrap_err();
+        let error = fixture
+            .store
+            .put(&path("d/.artifact.uploading.x"), body(&[b"x"]))
+            .await
+            .unwrap_err();
         assert_eq!(error.code, ErrorCode::InvalidParameterValue);
         std::fs::create_dir(fixture.store.root().join("d")).unwrap();
-        std::fs::write(fixture.store.root().join("d/.artifact.uploading.stale"), b"x").unwrap();
+        std::fs::write(
+            fixture.store.root().join("d/.artifact.uploading.stale"),
+            b"x",
+        )
+        .unwrap();
         std::fs::write(fixture.store.root().join("d/visible.txt"), b"x").unwrap();
-        assert_eq!(fixture.store.list(&path("d")).await.unwrap(), Some(vec![file("visible.txt", 1)]));
+        assert_eq!(
+            fixture.store.list(&path("d")).await.unwrap(),
+            Some(vec![file("visible.txt", 1)])
+        );
     }
 
     #[tokio::test]
     async fn failed_upload_removes_its_temporary_file() {
         let fixture = fixture().await;
-        fixture.store.put(&path("d/a.txt"), failing_body(b"partial")).await.unwrap_err();
-        assert_eq!(names_in(&fixture.store.root().join("d")), Vec::<String>::new());
+        fixture
+            .store
+            .put(&path("d/a.txt"), failing_body(b"partial"))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            names_in(&fixture.store.root().join("d")),
+            Vec::<String>::new()
+        );
     }
 
     #[tokio::test]
     async fn cancelled_upload_removes_its_temporary_file() {
         let fixture = fixture().await;
         let (sender, receiver) = futures::channel::mpsc::unbounded::<std::io::Result<Bytes>>();
-        sender.unbounded_send(Ok(Bytes::from_static(b"first chunk"))).unwrap();
+        sender
+            .unbounded_send(Ok(Bytes::from_static(b"first chunk")))
+            .unwrap();
         // The sender stays open, so the upload waits for more until it is cancelled.
         let target = path("d/a.txt");
         let upload = fixture.store.put(&target, receiver.boxed());
         let outcome = tokio::time::timeout(std::time::Duration::from_millis(300), upload).await;
         assert!(outcome.is_err(), "the upload should still be waiting");
-        assert_eq!(names_in(&fixture.store.root().join("d")), Vec::<String>::new());
+        assert_eq!(
+            names_in(&fixture.store.root().join("d")),
+            Vec::<String>::new()
+        );
         drop(sender);
     }
 
@@ -438,7 +683,10 @@ mod local {
         assert!(status.success());
         let error = fixture.store.get(&path("pipe")).await.unwrap_err();
         assert_eq!(error.code, ErrorCode::InvalidParameterValue);
-        assert_eq!(fixture.store.list(&ArtifactPath::root()).await.unwrap(), Some(vec![]));
+        assert_eq!(
+            fixture.store.list(&ArtifactPath::root()).await.unwrap(),
+            Some(vec![])
+        );
     }
 
     const MIB: usize = 1024 * 1024;
@@ -446,7 +694,9 @@ mod local {
 
     /// One MiB of varied bytes; chunk `n` of the large file is this with `n` in its first eight bytes.
     fn template() -> Vec<u8> {
-        (0..MIB).map(|index| (index.wrapping_mul(2_654_435_761) >> 13) as u8).collect()
+        (0..MIB)
+            .map(|index| (index.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect()
     }
 
     fn expected_chunk(template: &[u8], index: usize) -> Vec<u8> {
@@ -474,9 +724,17 @@ mod local {
         let upload = futures::stream::iter(0..LARGE_FILE_MIB)
             .map(move |index| Ok(Bytes::from(expected_chunk(&generator, index))))
             .boxed();
-        fixture.store.put(&path("1/run/artifacts/large.bin"), upload).await.unwrap();
+        fixture
+            .store
+            .put(&path("1/run/artifacts/large.bin"), upload)
+            .await
+            .unwrap();
 
-        let download = fixture.store.get(&path("1/run/artifacts/large.bin")).await.unwrap();
+        let download = fixture
+            .store
+            .get(&path("1/run/artifacts/large.bin"))
+            .await
+            .unwrap();
         assert_eq!(download.size, (LARGE_FILE_MIB * MIB) as u64);
         let mut stream = download.stream;
         let mut pending = Vec::with_capacity(MIB);
@@ -487,7 +745,10 @@ mod local {
                 let take = chunk.len().min(MIB - pending.len());
                 pending.extend_from_slice(&chunk.split_to(take));
                 if pending.len() == MIB {
-                    assert!(pending == expected_chunk(&template, index), "MiB {index} differs");
+                    assert!(
+                        pending == expected_chunk(&template, index),
+                        "MiB {index} differs"
+                    );
                     pending.clear();
                     index += 1;
                 }
@@ -504,7 +765,9 @@ mod local {
                     "peak memory grew by {growth_mib} MiB for a {LARGE_FILE_MIB} MiB file"
                 );
             }
-            _ => eprintln!("SKIPPED the memory check of large_file_streams_with_flat_memory: no /proc"),
+            _ => eprintln!(
+                "SKIPPED the memory check of large_file_streams_with_flat_memory: no /proc"
+            ),
         }
     }
 }

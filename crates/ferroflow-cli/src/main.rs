@@ -12,7 +12,11 @@ use std::sync::Arc;
 const PROXIED_ARTIFACT_ROOT: &str = "mlflow-artifacts:/";
 
 #[derive(Parser)]
-#[command(name = "ferroflow", version, about = "The MLflow tracking server, in one fast binary")]
+#[command(
+    name = "ferroflow",
+    version,
+    about = "The MLflow tracking server, in one fast binary"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -33,10 +37,18 @@ struct ServerArgs {
     #[arg(long, short = 'p', env = "MLFLOW_PORT", default_value_t = 5000)]
     port: u16,
     /// Where experiments, runs, metrics, params and tags are stored, e.g. `sqlite:///mlflow.db`.
-    #[arg(long, env = "MLFLOW_BACKEND_STORE_URI", default_value = "sqlite:///mlflow.db")]
+    #[arg(
+        long,
+        env = "MLFLOW_BACKEND_STORE_URI",
+        default_value = "sqlite:///mlflow.db"
+    )]
     backend_store_uri: String,
     /// The folder that the proxied artifact API serves (`mlflow-artifacts:/` URIs resolve under it).
-    #[arg(long, env = "MLFLOW_ARTIFACTS_DESTINATION", default_value = "./mlartifacts")]
+    #[arg(
+        long,
+        env = "MLFLOW_ARTIFACTS_DESTINATION",
+        default_value = "./mlartifacts"
+    )]
     artifacts_destination: PathBuf,
     /// The artifact root of new experiments. Defaults to `mlflow-artifacts:/` when serving artifacts.
     #[arg(long, env = "MLFLOW_DEFAULT_ARTIFACT_ROOT")]
@@ -71,7 +83,10 @@ fn absolute(path: &str) -> anyhow::Result<String> {
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("FERROFLOW_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .init();
 }
 
 async fn shutdown_signal() {
@@ -105,13 +120,19 @@ async fn shutdown_signal() {
 async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
     let serve_artifacts = !args.no_serve_artifacts;
     let default_artifact_root = args.resolved_artifact_root()?;
-    let tracking = ferroflow_store::open_tracking_store(&args.backend_store_uri, &default_artifact_root)
-        .await
-        .with_context(|| format!("cannot open backend store {}", args.backend_store_uri))?;
+    let tracking =
+        ferroflow_store::open_tracking_store(&args.backend_store_uri, &default_artifact_root)
+            .await
+            .with_context(|| format!("cannot open backend store {}", args.backend_store_uri))?;
     let artifacts: Option<Arc<dyn ArtifactStore>> = if serve_artifacts {
         let store = LocalArtifactStore::new(&args.artifacts_destination)
             .await
-            .with_context(|| format!("cannot open artifact destination {}", args.artifacts_destination.display()))?;
+            .with_context(|| {
+                format!(
+                    "cannot open artifact destination {}",
+                    args.artifacts_destination.display()
+                )
+            })?;
         Some(Arc::new(store))
     } else {
         None
@@ -122,7 +143,10 @@ async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
     let state = AppState::new(
         tracking.clone(),
         artifacts,
-        ServerConfig { default_artifact_root: default_artifact_root.clone(), serve_artifacts },
+        ServerConfig {
+            default_artifact_root: default_artifact_root.clone(),
+            serve_artifacts,
+        },
         Some(metrics),
     );
     let address: SocketAddr = format!("{}:{}", args.host, args.port)
@@ -177,7 +201,10 @@ mod tests {
 
     #[test]
     fn passwords_are_redacted() {
-        assert_eq!(redact_uri("postgresql://user:secret@db/x"), "postgresql://user:***@db/x");
+        assert_eq!(
+            redact_uri("postgresql://user:secret@db/x"),
+            "postgresql://user:***@db/x"
+        );
         assert_eq!(redact_uri("sqlite:///mlflow.db"), "sqlite:///mlflow.db");
     }
 

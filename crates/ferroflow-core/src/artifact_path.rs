@@ -50,17 +50,25 @@ impl ArtifactPath {
         if raw.is_empty() {
             return Ok(Self::root());
         }
-        if raw.chars().any(|character| character.is_control() || character == '\\' || character == '#') {
+        if raw
+            .chars()
+            .any(|character| character.is_control() || character == '\\' || character == '#')
+        {
             return Err(invalid_path());
         }
         if contains_forbidden_encoding(raw) || raw.starts_with('/') || has_scheme_or_drive(raw) {
             return Err(invalid_path());
         }
         let without_trailing_slash = raw.strip_suffix('/').unwrap_or(raw);
-        if without_trailing_slash.split('/').any(|segment| !is_valid_segment(segment)) {
+        if without_trailing_slash
+            .split('/')
+            .any(|segment| !is_valid_segment(segment))
+        {
             return Err(invalid_path());
         }
-        Ok(Self { normalized: without_trailing_slash.to_owned() })
+        Ok(Self {
+            normalized: without_trailing_slash.to_owned(),
+        })
     }
 
     /// The path as segments joined by `/`; empty for the root.
@@ -74,7 +82,9 @@ impl ArtifactPath {
 
     /// The segments in order; none for the root.
     pub fn segments(&self) -> impl Iterator<Item = &str> + '_ {
-        self.normalized.split('/').filter(|segment| !segment.is_empty())
+        self.normalized
+            .split('/')
+            .filter(|segment| !segment.is_empty())
     }
 
     /// The last segment, or `None` for the root.
@@ -126,7 +136,9 @@ fn invalid_path() -> Error {
 
 fn contains_forbidden_encoding(raw: &str) -> bool {
     let lowercase = raw.to_ascii_lowercase();
-    FORBIDDEN_ENCODINGS.iter().any(|encoding| lowercase.contains(encoding))
+    FORBIDDEN_ENCODINGS
+        .iter()
+        .any(|encoding| lowercase.contains(encoding))
 }
 
 /// A first segment like `C:` or `c:foo` (a Windows drive) or a `file:` URI.
@@ -153,7 +165,11 @@ mod tests {
         match (parsed, expected) {
             (Ok(path), Some(expected)) => assert_eq!(path.as_str(), expected, "input {input:?}"),
             (Err(error), None) => {
-                assert_eq!(error.code, ErrorCode::InvalidParameterValue, "input {input:?}");
+                assert_eq!(
+                    error.code,
+                    ErrorCode::InvalidParameterValue,
+                    "input {input:?}"
+                );
                 assert_eq!(error.message, "Invalid path", "input {input:?}");
             }
             (Ok(path), None) => panic!("{input:?} was accepted as {path:?}"),
@@ -165,7 +181,10 @@ mod tests {
     fn accepts_ordinary_paths() {
         check("", Some(""));
         check("a.txt", Some("a.txt"));
-        check("1/0123abcd/artifacts/model/MLmodel", Some("1/0123abcd/artifacts/model/MLmodel"));
+        check(
+            "1/0123abcd/artifacts/model/MLmodel",
+            Some("1/0123abcd/artifacts/model/MLmodel"),
+        );
         check("dir/", Some("dir"));
         check("a/b/", Some("a/b"));
         check(".hidden", Some(".hidden"));
@@ -261,7 +280,10 @@ mod tests {
     fn accessors() {
         let path = ArtifactPath::parse("1/run/artifacts/model/MLmodel").unwrap();
         assert_eq!(path.file_name(), Some("MLmodel"));
-        assert_eq!(path.segments().collect::<Vec<_>>(), ["1", "run", "artifacts", "model", "MLmodel"]);
+        assert_eq!(
+            path.segments().collect::<Vec<_>>(),
+            ["1", "run", "artifacts", "model", "MLmodel"]
+        );
         assert_eq!(path.parent().unwrap().as_str(), "1/run/artifacts/model");
         assert!(!path.is_root());
         assert_eq!(path.to_string(), "1/run/artifacts/model/MLmodel");
@@ -271,7 +293,10 @@ mod tests {
         assert_eq!(root.file_name(), None);
         assert_eq!(root.parent(), None);
         assert_eq!(root.segments().count(), 0);
-        assert_eq!(ArtifactPath::parse("a").unwrap().parent(), Some(ArtifactPath::root()));
+        assert_eq!(
+            ArtifactPath::parse("a").unwrap().parent(),
+            Some(ArtifactPath::root())
+        );
     }
 
     #[test]
@@ -302,15 +327,16 @@ mod tests {
 
     fn hostile_string() -> impl Strategy<Value = String> {
         let pieces = prop::sample::select(vec![
-            "a", "b.txt", ".", "..", "/", "//", "\\", "%2e", "%2E", "%2f", "%2F", "%5c", "%25", "%00", "%",
-            "2e", "2f", "C:", "file:", "#", "\0", "\n", " ", "…", "é",
+            "a", "b.txt", ".", "..", "/", "//", "\\", "%2e", "%2E", "%2f", "%2F", "%5c", "%25",
+            "%00", "%", "2e", "2f", "C:", "file:", "#", "\0", "\n", " ", "…", "é",
         ]);
         prop::collection::vec(pieces, 0..12).prop_map(|pieces| pieces.concat())
     }
 
     fn valid_segment() -> impl Strategy<Value = String> {
-        "[a-zA-Z0-9_ .;:?=+-]{1,12}"
-            .prop_filter("a segment of dots", |segment| !segment.chars().all(|character| character == '.'))
+        "[a-zA-Z0-9_ .;:?=+-]{1,12}".prop_filter("a segment of dots", |segment| {
+            !segment.chars().all(|character| character == '.')
+        })
     }
 
     proptest! {

@@ -1,7 +1,9 @@
 //! Domain values the services hand to the stores. The stores save them as given: ids and times are
 //! already decided and every field already validated.
 
-use ferroflow_proto::tracking::{DatasetInput, Experiment, ExperimentTag, Metric, Param, Run, RunTag};
+use ferroflow_proto::tracking::{
+    DatasetInput, Experiment, ExperimentTag, Metric, Param, Run, RunTag,
+};
 
 pub use ferroflow_proto::tracking::{DatasetSummary, RunInfo};
 

@@ -5,8 +5,8 @@ use crate::error::{Error, Result};
 use crate::filter;
 use crate::ids::{decode_page_token, new_run_id, now_millis, random_run_name};
 use crate::model::{
-    Batch, ExperimentQuery, LifecycleStage, NewExperiment, NewRun, RunInputsWrite, RunQuery, RunStatus, RunUpdate,
-    ViewType,
+    Batch, ExperimentQuery, LifecycleStage, NewExperiment, NewRun, RunInputsWrite, RunQuery,
+    RunStatus, RunUpdate, ViewType,
 };
 use crate::store::TrackingStore;
 use crate::validation::{self as check, json_path};
@@ -43,9 +43,8 @@ fn parse_view_type(value: Option<String>, name: &str) -> Result<ViewType> {
     match value {
         None => Ok(ViewType::ActiveOnly),
         Some(text) if text.is_empty() => Ok(ViewType::ActiveOnly),
-        Some(text) => ViewType::parse(&text).ok_or_else(|| {
-            Error::invalid_parameter(check::invalid_value(name, &text, None))
-        }),
+        Some(text) => ViewType::parse(&text)
+            .ok_or_else(|| Error::invalid_parameter(check::invalid_value(name, &text, None))),
     }
 }
 
@@ -55,7 +54,10 @@ fn to_usize(value: i64) -> usize {
 
 impl TrackingService {
     pub fn new(store: Arc<dyn TrackingStore>, default_artifact_root: impl Into<String>) -> Self {
-        Self { store, default_artifact_root: default_artifact_root.into() }
+        Self {
+            store,
+            default_artifact_root: default_artifact_root.into(),
+        }
     }
 
     pub fn store(&self) -> &Arc<dyn TrackingStore> {
@@ -66,7 +68,9 @@ impl TrackingService {
         self.store
             .get_experiment(experiment_id)
             .await?
-            .ok_or_else(|| Error::not_found(format!("No Experiment with id={experiment_id} exists")))
+            .ok_or_else(|| {
+                Error::not_found(format!("No Experiment with id={experiment_id} exists"))
+            })
     }
 
     async fn active_experiment(&self, experiment_id: &str) -> Result<Experiment> {
@@ -101,10 +105,15 @@ impl TrackingService {
 
     // ----- experiments -------------------------------------------------------------------------------------
 
-    pub async fn create_experiment(&self, request: CreateExperiment) -> Result<CreateExperimentResponse> {
+    pub async fn create_experiment(
+        &self,
+        request: CreateExperiment,
+    ) -> Result<CreateExperimentResponse> {
         let name = required(request.name, "name")?;
         check::validate_experiment_name(&name)?;
-        let artifact_location = request.artifact_location.filter(|location| !location.is_empty());
+        let artifact_location = request
+            .artifact_location
+            .filter(|location| !location.is_empty());
         if let Some(location) = &artifact_location {
             if location.starts_with("runs:") {
                 return Err(Error::invalid_parameter(format!(
@@ -132,18 +141,28 @@ impl TrackingService {
         Ok(CreateExperimentResponse { experiment_id })
     }
 
-    pub async fn get_experiment(&self, request: ExperimentIdRequest) -> Result<GetExperimentResponse> {
+    pub async fn get_experiment(
+        &self,
+        request: ExperimentIdRequest,
+    ) -> Result<GetExperimentResponse> {
         let experiment_id = required(request.experiment_id, "experiment_id")?;
-        Ok(GetExperimentResponse { experiment: self.experiment(&experiment_id).await? })
+        Ok(GetExperimentResponse {
+            experiment: self.experiment(&experiment_id).await?,
+        })
     }
 
-    pub async fn get_experiment_by_name(&self, request: GetExperimentByName) -> Result<GetExperimentResponse> {
+    pub async fn get_experiment_by_name(
+        &self,
+        request: GetExperimentByName,
+    ) -> Result<GetExperimentResponse> {
         let name = required(request.experiment_name, "experiment_name")?;
         let experiment = self
             .store
             .get_experiment_by_name(&name)
             .await?
-            .ok_or_else(|| Error::not_found(format!("Could not find experiment with name '{name}'")))?;
+            .ok_or_else(|| {
+                Error::not_found(format!("Could not find experiment with name '{name}'"))
+            })?;
         Ok(GetExperimentResponse { experiment })
     }
 
@@ -151,9 +170,13 @@ impl TrackingService {
         let experiment_id = required(request.experiment_id, "experiment_id")?;
         let experiment = self.experiment(&experiment_id).await?;
         if experiment.lifecycle_stage != LifecycleStage::Active.as_str() {
-            return Err(Error::not_found(format!("No Experiment with id={experiment_id} exists")));
+            return Err(Error::not_found(format!(
+                "No Experiment with id={experiment_id} exists"
+            )));
         }
-        self.store.set_experiment_lifecycle(&experiment_id, LifecycleStage::Deleted, now_millis()).await?;
+        self.store
+            .set_experiment_lifecycle(&experiment_id, LifecycleStage::Deleted, now_millis())
+            .await?;
         Ok(Empty {})
     }
 
@@ -161,9 +184,13 @@ impl TrackingService {
         let experiment_id = required(request.experiment_id, "experiment_id")?;
         let experiment = self.experiment(&experiment_id).await?;
         if experiment.lifecycle_stage != LifecycleStage::Deleted.as_str() {
-            return Err(Error::not_found(format!("No Experiment with id={experiment_id} exists")));
+            return Err(Error::not_found(format!(
+                "No Experiment with id={experiment_id} exists"
+            )));
         }
-        self.store.set_experiment_lifecycle(&experiment_id, LifecycleStage::Active, now_millis()).await?;
+        self.store
+            .set_experiment_lifecycle(&experiment_id, LifecycleStage::Active, now_millis())
+            .await?;
         Ok(Empty {})
     }
 
@@ -173,9 +200,13 @@ impl TrackingService {
         check::validate_experiment_name(&new_name)?;
         let experiment = self.experiment(&experiment_id).await?;
         if experiment.lifecycle_stage != LifecycleStage::Active.as_str() {
-            return Err(Error::invalid_state("Cannot rename a non-active experiment."));
+            return Err(Error::invalid_state(
+                "Cannot rename a non-active experiment.",
+            ));
         }
-        self.store.rename_experiment(&experiment_id, &new_name, now_millis()).await?;
+        self.store
+            .rename_experiment(&experiment_id, &new_name, now_millis())
+            .await?;
         Ok(Empty {})
     }
 
@@ -185,7 +216,9 @@ impl TrackingService {
         let value = request.value.unwrap_or_default();
         check::validate_experiment_tag(&key, &value)?;
         self.active_experiment(&experiment_id).await?;
-        self.store.set_experiment_tag(&experiment_id, ExperimentTag { key, value }).await?;
+        self.store
+            .set_experiment_tag(&experiment_id, ExperimentTag { key, value })
+            .await?;
         Ok(Empty {})
     }
 
@@ -193,7 +226,11 @@ impl TrackingService {
         let experiment_id = required(request.experiment_id, "experiment_id")?;
         let key = required(request.key, "key")?;
         self.active_experiment(&experiment_id).await?;
-        if !self.store.delete_experiment_tag(&experiment_id, &key).await? {
+        if !self
+            .store
+            .delete_experiment_tag(&experiment_id, &key)
+            .await?
+        {
             return Err(Error::not_found(format!(
                 "No tag with name: {key} in experiment with id {experiment_id}"
             )));
@@ -201,7 +238,10 @@ impl TrackingService {
         Ok(Empty {})
     }
 
-    pub async fn search_experiments(&self, request: SearchExperiments) -> Result<SearchExperimentsResponse> {
+    pub async fn search_experiments(
+        &self,
+        request: SearchExperiments,
+    ) -> Result<SearchExperimentsResponse> {
         let max_results = match request.max_results {
             None | Some(0) => return Err(Error::missing_parameter("max_results")),
             Some(value) if !(1..=check::MAX_EXPERIMENTS_LISTED_PER_PAGE).contains(&value) => {
@@ -229,22 +269,33 @@ impl TrackingService {
                 offset: decode_page_token(request.page_token.as_deref())?,
             })
             .await?;
-        Ok(SearchExperimentsResponse { experiments: page.items, next_page_token: page.next_page_token })
+        Ok(SearchExperimentsResponse {
+            experiments: page.items,
+            next_page_token: page.next_page_token,
+        })
     }
 
     // ----- runs --------------------------------------------------------------------------------------------
 
     pub async fn create_run(&self, request: CreateRun) -> Result<RunResponse> {
-        let experiment_id = request.experiment_id.filter(|id| !id.is_empty()).unwrap_or_else(|| "0".to_owned());
+        let experiment_id = request
+            .experiment_id
+            .filter(|id| !id.is_empty())
+            .unwrap_or_else(|| "0".to_owned());
         let experiment = self.active_experiment(&experiment_id).await?;
         let mut tags = Vec::with_capacity(request.tags.len() + 1);
         for (index, tag) in request.tags.into_iter().enumerate() {
             let path = format!("tags[{index}]");
-            let key = tag.key.ok_or_else(|| Error::missing_parameter(&json_path(&path, "key")))?;
+            let key = tag
+                .key
+                .ok_or_else(|| Error::missing_parameter(&json_path(&path, "key")))?;
             let value = check::validate_run_tag(&key, tag.value.unwrap_or_default(), &path)?;
             tags.push(RunTag { key, value });
         }
-        let tag_name = tags.iter().find(|tag| tag.key == RUN_NAME_TAG).map(|tag| tag.value.clone());
+        let tag_name = tags
+            .iter()
+            .find(|tag| tag.key == RUN_NAME_TAG)
+            .map(|tag| tag.value.clone());
         let requested_name = request.run_name.filter(|name| !name.is_empty());
         let run_name = match (requested_name, tag_name) {
             (Some(name), Some(tag)) if name != tag => {
@@ -258,10 +309,17 @@ impl TrackingService {
             (None, None) => random_run_name(),
         };
         if !tags.iter().any(|tag| tag.key == RUN_NAME_TAG) {
-            tags.push(RunTag { key: RUN_NAME_TAG.to_owned(), value: run_name.clone() });
+            tags.push(RunTag {
+                key: RUN_NAME_TAG.to_owned(),
+                value: run_name.clone(),
+            });
         }
         let run_id = new_run_id();
-        let artifact_uri = format!("{}/{}/artifacts", experiment.artifact_location.trim_end_matches('/'), run_id);
+        let artifact_uri = format!(
+            "{}/{}/artifacts",
+            experiment.artifact_location.trim_end_matches('/'),
+            run_id
+        );
         self.store
             .create_run(NewRun {
                 run_id: run_id.clone(),
@@ -273,7 +331,11 @@ impl TrackingService {
                 tags,
             })
             .await?;
-        self.get_run(RunIdRequest { run_id: Some(run_id), run_uuid: None }).await
+        self.get_run(RunIdRequest {
+            run_id: Some(run_id),
+            run_uuid: None,
+        })
+        .await
     }
 
     pub async fn get_run(&self, request: RunIdRequest) -> Result<RunResponse> {
@@ -290,16 +352,22 @@ impl TrackingService {
         let run_id = run_id_of(request.run_id, request.run_uuid)?;
         let status = match request.status.filter(|status| !status.is_empty()) {
             None => None,
-            Some(text) => Some(
-                RunStatus::parse(&text)
-                    .ok_or_else(|| Error::invalid_parameter(check::invalid_value("status", &text, None)))?,
-            ),
+            Some(text) => Some(RunStatus::parse(&text).ok_or_else(|| {
+                Error::invalid_parameter(check::invalid_value("status", &text, None))
+            })?),
         };
         self.active_run(&run_id).await?;
         let run_name = request.run_name.filter(|name| !name.is_empty());
         let run_info = self
             .store
-            .update_run(&run_id, RunUpdate { status, end_time: request.end_time, run_name })
+            .update_run(
+                &run_id,
+                RunUpdate {
+                    status,
+                    end_time: request.end_time,
+                    run_name,
+                },
+            )
             .await?;
         Ok(UpdateRunResponse { run_info })
     }
@@ -307,21 +375,31 @@ impl TrackingService {
     pub async fn delete_run(&self, request: RunIdRequest) -> Result<Empty> {
         let run_id = run_id_of(request.run_id, request.run_uuid)?;
         self.run_info(&run_id).await?;
-        self.store.set_run_lifecycle(&run_id, LifecycleStage::Deleted, now_millis()).await?;
+        self.store
+            .set_run_lifecycle(&run_id, LifecycleStage::Deleted, now_millis())
+            .await?;
         Ok(Empty {})
     }
 
     pub async fn restore_run(&self, request: RunIdRequest) -> Result<Empty> {
         let run_id = run_id_of(request.run_id, request.run_uuid)?;
         self.run_info(&run_id).await?;
-        self.store.set_run_lifecycle(&run_id, LifecycleStage::Active, now_millis()).await?;
+        self.store
+            .set_run_lifecycle(&run_id, LifecycleStage::Active, now_millis())
+            .await?;
         Ok(Empty {})
     }
 
     fn metric_of(input: MetricInput, path: &str) -> Result<Metric> {
-        let key = input.key.ok_or_else(|| Error::missing_parameter(&json_path(path, "key")))?;
-        let value = input.value.ok_or_else(|| Error::missing_parameter(&json_path(path, "value")))?;
-        let timestamp = input.timestamp.ok_or_else(|| Error::missing_parameter(&json_path(path, "timestamp")))?;
+        let key = input
+            .key
+            .ok_or_else(|| Error::missing_parameter(&json_path(path, "key")))?;
+        let value = input
+            .value
+            .ok_or_else(|| Error::missing_parameter(&json_path(path, "value")))?;
+        let timestamp = input
+            .timestamp
+            .ok_or_else(|| Error::missing_parameter(&json_path(path, "timestamp")))?;
         check::validate_metric(&key, timestamp, path)?;
         Ok(Metric {
             key,
@@ -339,7 +417,15 @@ impl TrackingService {
         let run_id = run_id_of(request.run_id, request.run_uuid)?;
         let metric = Self::metric_of(request.metric, "")?;
         self.active_run(&run_id).await?;
-        self.store.log_batch(&run_id, Batch { metrics: vec![metric], ..Batch::default() }).await?;
+        self.store
+            .log_batch(
+                &run_id,
+                Batch {
+                    metrics: vec![metric],
+                    ..Batch::default()
+                },
+            )
+            .await?;
         Ok(Empty {})
     }
 
@@ -348,7 +434,15 @@ impl TrackingService {
         let key = required(request.key, "key")?;
         let value = check::validate_param(&key, request.value.unwrap_or_default(), "")?;
         self.active_run(&run_id).await?;
-        self.store.log_batch(&run_id, Batch { params: vec![Param { key, value }], ..Batch::default() }).await?;
+        self.store
+            .log_batch(
+                &run_id,
+                Batch {
+                    params: vec![Param { key, value }],
+                    ..Batch::default()
+                },
+            )
+            .await?;
         Ok(Empty {})
     }
 
@@ -357,7 +451,15 @@ impl TrackingService {
         let key = required(request.key, "key")?;
         let value = check::validate_run_tag(&key, request.value.unwrap_or_default(), "")?;
         self.active_run(&run_id).await?;
-        self.store.log_batch(&run_id, Batch { tags: vec![RunTag { key, value }], ..Batch::default() }).await?;
+        self.store
+            .log_batch(
+                &run_id,
+                Batch {
+                    tags: vec![RunTag { key, value }],
+                    ..Batch::default()
+                },
+            )
+            .await?;
         Ok(Empty {})
     }
 
@@ -366,27 +468,40 @@ impl TrackingService {
         let key = required(request.key, "key")?;
         self.active_run(&run_id).await?;
         if !self.store.delete_run_tag(&run_id, &key).await? {
-            return Err(Error::not_found(format!("No tag with name: {key} in run with id {run_id}")));
+            return Err(Error::not_found(format!(
+                "No tag with name: {key} in run with id {run_id}"
+            )));
         }
         Ok(Empty {})
     }
 
     pub async fn log_batch(&self, request: LogBatch) -> Result<Empty> {
         let run_id = required(request.run_id, "run_id")?;
-        check::validate_batch_limits(request.metrics.len(), request.params.len(), request.tags.len())?;
+        check::validate_batch_limits(
+            request.metrics.len(),
+            request.params.len(),
+            request.tags.len(),
+        )?;
         let mut batch = Batch::default();
         for (index, input) in request.metrics.into_iter().enumerate() {
-            batch.metrics.push(Self::metric_of(input, &format!("metrics[{index}]"))?);
+            batch
+                .metrics
+                .push(Self::metric_of(input, &format!("metrics[{index}]"))?);
         }
         for (index, input) in request.params.into_iter().enumerate() {
             let path = format!("params[{index}]");
-            let key = input.key.ok_or_else(|| Error::missing_parameter(&json_path(&path, "key")))?;
+            let key = input
+                .key
+                .ok_or_else(|| Error::missing_parameter(&json_path(&path, "key")))?;
             let value = check::validate_param(&key, input.value.unwrap_or_default(), &path)?;
             batch.params.push(Param { key, value });
         }
         let mut duplicates: Vec<&str> = Vec::new();
         for (index, param) in batch.params.iter().enumerate() {
-            if batch.params[..index].iter().any(|earlier| earlier.key == param.key) {
+            if batch.params[..index]
+                .iter()
+                .any(|earlier| earlier.key == param.key)
+            {
                 duplicates.push(&param.key);
             }
         }
@@ -398,7 +513,9 @@ impl TrackingService {
         }
         for (index, input) in request.tags.into_iter().enumerate() {
             let path = format!("tags[{index}]");
-            let key = input.key.ok_or_else(|| Error::missing_parameter(&json_path(&path, "key")))?;
+            let key = input
+                .key
+                .ok_or_else(|| Error::missing_parameter(&json_path(&path, "key")))?;
             let value = check::validate_run_tag(&key, input.value.unwrap_or_default(), &path)?;
             batch.tags.push(RunTag { key, value });
         }
@@ -412,8 +529,16 @@ impl TrackingService {
         for input in &request.datasets {
             let dataset = &input.dataset;
             check::validate_length("dataset name", check::MAX_DATASET_NAME_SIZE, &dataset.name)?;
-            check::validate_length("dataset digest", check::MAX_DATASET_DIGEST_SIZE, &dataset.digest)?;
-            check::validate_length("dataset source", check::MAX_DATASET_SOURCE_SIZE, &dataset.source)?;
+            check::validate_length(
+                "dataset digest",
+                check::MAX_DATASET_DIGEST_SIZE,
+                &dataset.digest,
+            )?;
+            check::validate_length(
+                "dataset source",
+                check::MAX_DATASET_SOURCE_SIZE,
+                &dataset.source,
+            )?;
             check::validate_length(
                 "dataset schema",
                 check::MAX_DATASET_SCHEMA_SIZE,
@@ -426,7 +551,11 @@ impl TrackingService {
             )?;
             for tag in &input.tags {
                 check::validate_length("input tag key", check::MAX_INPUT_TAG_KEY_SIZE, &tag.key)?;
-                check::validate_length("input tag value", check::MAX_INPUT_TAG_VALUE_SIZE, &tag.value)?;
+                check::validate_length(
+                    "input tag value",
+                    check::MAX_INPUT_TAG_VALUE_SIZE,
+                    &tag.value,
+                )?;
             }
         }
         let info = self.active_run(&run_id).await?;
@@ -436,7 +565,11 @@ impl TrackingService {
                 &info.experiment_id,
                 RunInputsWrite {
                     datasets: request.datasets,
-                    model_ids: request.models.into_iter().map(|model| model.model_id).collect(),
+                    model_ids: request
+                        .models
+                        .into_iter()
+                        .map(|model| model.model_id)
+                        .collect(),
                 },
             )
             .await?;
@@ -451,7 +584,9 @@ impl TrackingService {
     }
 
     pub async fn search_runs(&self, request: SearchRuns) -> Result<SearchRunsResponse> {
-        let max_results = request.max_results.unwrap_or(check::DEFAULT_SEARCH_RUNS_MAX_RESULTS);
+        let max_results = request
+            .max_results
+            .unwrap_or(check::DEFAULT_SEARCH_RUNS_MAX_RESULTS);
         if !(0..=check::MAX_RESULTS_SEARCH_RUNS).contains(&max_results) {
             return Err(Error::invalid_parameter(format!(
                 "Invalid value {max_results} for parameter 'max_results' supplied. It must be at most {}",
@@ -476,7 +611,10 @@ impl TrackingService {
                 offset: decode_page_token(request.page_token.as_deref())?,
             })
             .await?;
-        Ok(SearchRunsResponse { runs: page.items, next_page_token: page.next_page_token })
+        Ok(SearchRunsResponse {
+            runs: page.items,
+            next_page_token: page.next_page_token,
+        })
     }
 
     // ----- metric history ----------------------------------------------------------------------------------
@@ -497,13 +635,24 @@ impl TrackingService {
         };
         self.run_info(&run_id).await?;
         let offset = decode_page_token(request.page_token.as_deref())?;
-        let page = self.store.get_metric_history(&run_id, &metric_key, max_results, offset).await?;
-        Ok(MetricsResponse { metrics: page.items, next_page_token: page.next_page_token })
+        let page = self
+            .store
+            .get_metric_history(&run_id, &metric_key, max_results, offset)
+            .await?;
+        Ok(MetricsResponse {
+            metrics: page.items,
+            next_page_token: page.next_page_token,
+        })
     }
 
-    pub async fn get_metric_history_bulk(&self, request: GetMetricHistoryBulk) -> Result<MetricsResponse> {
+    pub async fn get_metric_history_bulk(
+        &self,
+        request: GetMetricHistoryBulk,
+    ) -> Result<MetricsResponse> {
         if request.run_id.is_empty() {
-            return Err(Error::invalid_parameter("GetMetricHistoryBulk request must specify at least one run_id."));
+            return Err(Error::invalid_parameter(
+                "GetMetricHistoryBulk request must specify at least one run_id.",
+            ));
         }
         if request.run_id.len() > check::MAX_RUNS_GET_METRIC_HISTORY_BULK {
             return Err(Error::invalid_parameter(format!(
@@ -517,8 +666,14 @@ impl TrackingService {
             .max_results
             .unwrap_or(check::MAX_RESULTS_GET_METRIC_HISTORY)
             .clamp(1, check::MAX_RESULTS_GET_METRIC_HISTORY);
-        let metrics = self.store.get_metric_history_bulk(&request.run_id, &metric_key, to_usize(max_results)).await?;
-        Ok(MetricsResponse { metrics, next_page_token: None })
+        let metrics = self
+            .store
+            .get_metric_history_bulk(&request.run_id, &metric_key, to_usize(max_results))
+            .await?;
+        Ok(MetricsResponse {
+            metrics,
+            next_page_token: None,
+        })
     }
 
     pub async fn get_metric_history_bulk_interval(
@@ -562,9 +717,17 @@ impl TrackingService {
         }
         let metrics = self
             .store
-            .get_metric_history_bulk_interval(&request.run_ids, &metric_key, steps, to_usize(max_results))
+            .get_metric_history_bulk_interval(
+                &request.run_ids,
+                &metric_key,
+                steps,
+                to_usize(max_results),
+            )
             .await?;
-        Ok(MetricsResponse { metrics, next_page_token: None })
+        Ok(MetricsResponse {
+            metrics,
+            next_page_token: None,
+        })
     }
 
     pub async fn search_datasets(&self, request: SearchDatasets) -> Result<SearchDatasetsResponse> {

@@ -70,7 +70,12 @@ pub trait TrackingStore: Send + Sync + 'static {
         max_results: usize,
     ) -> Result<Vec<Metric>>;
 
-    async fn log_inputs(&self, run_id: &str, experiment_id: &str, inputs: RunInputsWrite) -> Result<()>;
+    async fn log_inputs(
+        &self,
+        run_id: &str,
+        experiment_id: &str,
+        inputs: RunInputsWrite,
+    ) -> Result<()>;
     async fn log_outputs(&self, run_id: &str, outputs: Vec<ModelOutput>) -> Result<()>;
     async fn search_datasets(&self, experiment_ids: &[String]) -> Result<Vec<DatasetSummary>>;
 
@@ -83,5 +88,8 @@ pub trait TrackingStore: Send + Sync + 'static {
 
 /// Tags a run carries by default, for services that need them.
 pub fn run_tag(key: &str, value: &str) -> RunTag {
-    RunTag { key: key.to_owned(), value: value.to_owned() }
+    RunTag {
+        key: key.to_owned(),
+        value: value.to_owned(),
+    }
 }

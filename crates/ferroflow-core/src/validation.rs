@@ -30,7 +30,9 @@ pub const MAX_RESULTS_GET_METRIC_HISTORY: i64 = 25000;
 pub fn invalid_value(path: &str, value: &str, message: Option<&str>) -> String {
     let formatted = serde_json::to_string(value).unwrap_or_default();
     match message {
-        Some(message) => format!("Invalid value {formatted} for parameter '{path}' supplied: {message}"),
+        Some(message) => {
+            format!("Invalid value {formatted} for parameter '{path}' supplied: {message}")
+        }
         None => format!("Invalid value {formatted} for parameter '{path}' supplied."),
     }
 }
@@ -46,12 +48,14 @@ pub fn json_path(current: &str, field: &str) -> String {
     }
 }
 
-const BAD_CHARACTER_MESSAGE: &str = "Names may only contain alphanumerics, underscores (_), dashes (-), periods (.), \
+const BAD_CHARACTER_MESSAGE: &str =
+    "Names may only contain alphanumerics, underscores (_), dashes (-), periods (.), \
      spaces ( ), colon(:) and slashes (/).";
 
 fn has_only_name_characters(name: &str) -> bool {
-    name.chars()
-        .all(|character| character.is_alphanumeric() || matches!(character, '_' | '/' | '.' | '-' | ' ' | ':'))
+    name.chars().all(|character| {
+        character.is_alphanumeric() || matches!(character, '_' | '/' | '.' | '-' | ' ' | ':')
+    })
 }
 
 /// POSIX path normalization, as `posixpath.normpath` does it.
@@ -91,7 +95,10 @@ pub fn normalize_posix_path(path: &str) -> String {
 
 fn path_not_unique(name: &str) -> bool {
     let normalized = normalize_posix_path(name);
-    normalized != name || normalized == "." || normalized.starts_with("..") || normalized.starts_with('/')
+    normalized != name
+        || normalized == "."
+        || normalized.starts_with("..")
+        || normalized.starts_with('/')
 }
 
 fn bad_path_message(name: &str) -> String {
@@ -105,10 +112,18 @@ fn bad_path_message(name: &str) -> String {
 /// Checks a metric, param or tag key: allowed characters and a normalized relative path.
 pub fn validate_key(name: &str, path: &str) -> Result<()> {
     if !has_only_name_characters(name) {
-        return Err(Error::invalid_parameter(invalid_value(path, name, Some(BAD_CHARACTER_MESSAGE))));
+        return Err(Error::invalid_parameter(invalid_value(
+            path,
+            name,
+            Some(BAD_CHARACTER_MESSAGE),
+        )));
     }
     if path_not_unique(name) {
-        return Err(Error::invalid_parameter(invalid_value(path, name, Some(&bad_path_message(name)))));
+        return Err(Error::invalid_parameter(invalid_value(
+            path,
+            name,
+            Some(&bad_path_message(name)),
+        )));
     }
     Ok(())
 }
@@ -133,7 +148,9 @@ pub fn truncate(value: String, limit: usize) -> String {
 
 pub fn validate_experiment_name(name: &str) -> Result<()> {
     if name.is_empty() {
-        return Err(Error::invalid_parameter(format!("Invalid experiment name: '{name}'")));
+        return Err(Error::invalid_parameter(format!(
+            "Invalid experiment name: '{name}'"
+        )));
     }
     validate_length("name", MAX_EXPERIMENT_NAME_LENGTH, name)
 }
@@ -164,7 +181,9 @@ pub fn validate_metric(key: &str, timestamp: i64, path: &str) -> Result<()> {
         return Err(Error::invalid_parameter(invalid_value(
             &json_path(path, "timestamp"),
             &timestamp.to_string(),
-            Some(&format!("metric '{key}'. Timestamp must be a nonnegative long (64-bit integer) ")),
+            Some(&format!(
+                "metric '{key}'. Timestamp must be a nonnegative long (64-bit integer) "
+            )),
         )));
     }
     validate_length("Metric name", MAX_ENTITY_KEY_LENGTH, key)
@@ -184,7 +203,11 @@ pub fn validate_batch_limits(metrics: usize, params: usize, tags: usize) -> Resu
     validate_batch_limit("metrics", MAX_METRICS_PER_BATCH, metrics)?;
     validate_batch_limit("params", MAX_PARAMS_TAGS_PER_BATCH, params)?;
     validate_batch_limit("tags", MAX_PARAMS_TAGS_PER_BATCH, tags)?;
-    validate_batch_limit("metrics, params, and tags", MAX_ENTITIES_PER_BATCH, metrics + params + tags)
+    validate_batch_limit(
+        "metrics, params, and tags",
+        MAX_ENTITIES_PER_BATCH,
+        metrics + params + tags,
+    )
 }
 
 /// Run ids as MLflow accepts them: `^[a-zA-Z0-9][\w-]{0,255}$`.
@@ -192,11 +215,14 @@ pub fn validate_run_id(run_id: &str) -> Result<()> {
     let mut characters = run_id.chars();
     let valid = matches!(characters.next(), Some(first) if first.is_ascii_alphanumeric())
         && run_id.chars().count() <= 256
-        && characters.all(|character| character.is_alphanumeric() || character == '_' || character == '-');
+        && characters
+            .all(|character| character.is_alphanumeric() || character == '_' || character == '-');
     if valid {
         Ok(())
     } else {
-        Err(Error::invalid_parameter(invalid_value("run_id", run_id, None)))
+        Err(Error::invalid_parameter(invalid_value(
+            "run_id", run_id, None,
+        )))
     }
 }
 

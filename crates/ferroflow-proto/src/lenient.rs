@@ -34,7 +34,10 @@ fn scalar_to_i64<E: de::Error>(scalar: Scalar) -> Result<i64, E> {
             .trim()
             .parse::<i64>()
             .map_err(|_| E::custom(format!("Value was of type '{}'", "str"))),
-        other => Err(E::custom(format!("Value was of type '{}'", scalar_type_name(&other)))),
+        other => Err(E::custom(format!(
+            "Value was of type '{}'",
+            scalar_type_name(&other)
+        ))),
     }
 }
 
@@ -191,7 +194,10 @@ mod tests {
     #[test]
     fn double_special_values() {
         assert!(probe(r#"{"double": "NaN"}"#).double.unwrap().is_nan());
-        assert_eq!(probe(r#"{"double": "-Infinity"}"#).double, Some(f64::NEG_INFINITY));
+        assert_eq!(
+            probe(r#"{"double": "-Infinity"}"#).double,
+            Some(f64::NEG_INFINITY)
+        );
         assert_eq!(probe(r#"{"double": 1.5}"#).double, Some(1.5));
     }
 

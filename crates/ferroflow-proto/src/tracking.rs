@@ -534,13 +534,18 @@ mod tests {
 
     #[test]
     fn empty_lists_are_omitted() {
-        assert_eq!(serde_json::to_string(&SearchRunsResponse::default()).unwrap(), "{}");
+        assert_eq!(
+            serde_json::to_string(&SearchRunsResponse::default()).unwrap(),
+            "{}"
+        );
     }
 
     #[test]
     fn log_metric_accepts_string_numbers() {
-        let request: LogMetric =
-            serde_json::from_str(r#"{"run_id":"r","key":"k","value":"1.5","timestamp":"12","step":3}"#).unwrap();
+        let request: LogMetric = serde_json::from_str(
+            r#"{"run_id":"r","key":"k","value":"1.5","timestamp":"12","step":3}"#,
+        )
+        .unwrap();
         assert_eq!(request.metric.value, Some(1.5));
         assert_eq!(request.metric.timestamp, Some(12));
         assert_eq!(request.metric.step, Some(3));

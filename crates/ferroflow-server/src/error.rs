@@ -36,11 +36,17 @@ impl IntoResponse for ApiError {
 
 /// Builds MLflow's error body with the status of `code`.
 pub fn error_response(code: ErrorCode, message: String) -> Response {
-    let status = StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let body = serde_json::to_vec(&ErrorResponse { error_code: code, message }).unwrap_or_default();
+    let status =
+        StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let body = serde_json::to_vec(&ErrorResponse {
+        error_code: code,
+        message,
+    })
+    .unwrap_or_default();
     let mut response = (status, body).into_response();
-    response
-        .headers_mut()
-        .insert(axum::http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     response
 }

@@ -5,9 +5,9 @@
 use crate::error::ApiError;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
-use ferroflow_proto::ErrorCode;
 use axum::http::{header, Method};
 use ferroflow_core::Error;
+use ferroflow_proto::ErrorCode;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
@@ -48,12 +48,16 @@ fn form_urlencoded_pairs(query: &str) -> Vec<(String, String)> {
 
 fn decode_component(text: &str) -> String {
     let spaced = text.replace('+', " ");
-    percent_encoding::percent_decode_str(&spaced).decode_utf8_lossy().into_owned()
+    percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 fn decode_message<T: DeserializeOwned>(value: Value) -> Result<T, ApiError> {
     serde_json::from_value(value).map_err(|error| {
-        ApiError(Error::invalid_parameter(format!("Invalid request: {error}")))
+        ApiError(Error::invalid_parameter(format!(
+            "Invalid request: {error}"
+        )))
     })
 }
 
@@ -61,7 +65,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for MlflowRequest<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, _state: &S) -> Result<Self, Self::Rejection> {
-        read_message(request).await.map(|(message, _)| MlflowRequest(message))
+        read_message(request)
+            .await
+            .map(|(message, _)| MlflowRequest(message))
     }
 }
 
@@ -72,8 +78,11 @@ pub async fn read_message<T: DeserializeOwned>(request: Request) -> Result<(T, u
         return decode_message(value).map(|message| (message, 0));
     }
     if request.method() == Method::POST {
-        let content_type =
-            request.headers().get(header::CONTENT_TYPE).and_then(|value| value.to_str().ok()).unwrap_or("");
+        let content_type = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or("");
         let essence = content_type.split(';').next().unwrap_or("").trim();
         if !essence.eq_ignore_ascii_case("application/json") {
             return Err(ApiError(Error::invalid_parameter(
@@ -84,14 +93,21 @@ pub async fn read_message<T: DeserializeOwned>(request: Request) -> Result<(T, u
     let body = http_body_util::Limited::new(request.into_body(), MAX_JSON_BODY_BYTES);
     let bytes: Bytes = http_body_util::BodyExt::collect(body)
         .await
-        .map_err(|error| ApiError(Error::invalid_parameter(format!("Invalid request body: {error}"))))?
+        .map_err(|error| {
+            ApiError(Error::invalid_parameter(format!(
+                "Invalid request body: {error}"
+            )))
+        })?
         .to_bytes();
     let size = bytes.len();
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return decode_message(Value::Object(Map::new())).map(|message| (message, size));
     }
     let malformed = |error: serde_json::Error| {
-        ApiError(Error::new(ErrorCode::BadRequest, format!("Malformed JSON request body: {error}")))
+        ApiError(Error::new(
+            ErrorCode::BadRequest,
+            format!("Malformed JSON request body: {error}"),
+        ))
     };
     let mut value: Value = serde_json::from_slice(&bytes).map_err(malformed)?;
     // A legacy client sends the message as a JSON string holding JSON.

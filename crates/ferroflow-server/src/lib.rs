@@ -23,8 +23,14 @@ pub fn app(state: AppState) -> Router {
         .route("/health", get(routes::meta::health))
         .route("/version", get(routes::meta::version))
         .route("/metrics", get(routes::meta::prometheus_metrics))
-        .route("/api/3.0/mlflow/server-info", get(routes::meta::server_info))
-        .route("/ajax-api/3.0/mlflow/server-info", get(routes::meta::server_info));
+        .route(
+            "/api/3.0/mlflow/server-info",
+            get(routes::meta::server_info),
+        )
+        .route(
+            "/ajax-api/3.0/mlflow/server-info",
+            get(routes::meta::server_info),
+        );
     for prefix in API_PREFIXES {
         for (path, method_router) in routes::tracking::routes() {
             router = router.route(&format!("{prefix}{path}"), method_router);
@@ -46,5 +52,7 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await
 }

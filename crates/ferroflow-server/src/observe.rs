@@ -19,9 +19,14 @@ pub async fn observe(request: Request, next: Next) -> Response {
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
     tracing::debug!(method = %method, route = %route, status, elapsed_ms = elapsed.as_secs_f64() * 1000.0, "request");
-    let labels = [("method", method.to_string()), ("route", route), ("status", status.to_string())];
+    let labels = [
+        ("method", method.to_string()),
+        ("route", route),
+        ("status", status.to_string()),
+    ];
     metrics::counter!("ferroflow_http_requests_total", &labels).increment(1);
-    metrics::histogram!("ferroflow_http_request_duration_seconds", &labels).record(elapsed.as_secs_f64());
+    metrics::histogram!("ferroflow_http_request_duration_seconds", &labels)
+        .record(elapsed.as_secs_f64());
     response
 }
 

@@ -35,6 +35,12 @@ impl AppState {
         metrics: Option<PrometheusHandle>,
     ) -> Self {
         let service = TrackingService::new(tracking.clone(), config.default_artifact_root.clone());
-        Self { tracking, service, artifacts, config: Arc::new(config), metrics }
+        Self {
+            tracking,
+            service,
+            artifacts,
+            config: Arc::new(config),
+            metrics,
+        }
     }
 }

@@ -1,5 +1,7 @@
 //! The HTTP layer end to end in process: requests through the whole router onto a real SQLite store.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "test helpers fail loudly")]
+
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
 use axum::Router;
@@ -15,17 +17,29 @@ struct TestApp {
 
 async fn test_app() -> TestApp {
     let directory = tempfile::tempdir().unwrap();
-    let store = ferroflow_store::SqliteStore::open(&directory.path().join("mlflow.db"), "mlflow-artifacts:/")
-        .await
-        .unwrap();
-    let artifacts = ferroflow_artifacts::LocalArtifactStore::new(directory.path().join("artifacts")).await.unwrap();
+    let store = ferroflow_store::SqliteStore::open(
+        &directory.path().join("mlflow.db"),
+        "mlflow-artifacts:/",
+    )
+    .await
+    .unwrap();
+    let artifacts =
+        ferroflow_artifacts::LocalArtifactStore::new(directory.path().join("artifacts"))
+            .await
+            .unwrap();
     let state = AppState::new(
         std::sync::Arc::new(store),
         Some(std::sync::Arc::new(artifacts)),
-        ServerConfig { default_artifact_root: "mlflow-artifacts:/".into(), serve_artifacts: true },
+        ServerConfig {
+            default_artifact_root: "mlflow-artifacts:/".into(),
+            serve_artifacts: true,
+        },
         None,
     );
-    TestApp { router: ferroflow_server::app(state), _directory: directory }
+    TestApp {
+        router: ferroflow_server::app(state),
+        _directory: directory,
+    }
 }
 
 struct Answer {
@@ -50,7 +64,11 @@ impl TestApp {
             .map(|value| value.to_str().unwrap().to_owned())
             .unwrap_or_default();
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        Answer { status, content_type, text: String::from_utf8_lossy(&bytes).into_owned() }
+        Answer {
+            status,
+            content_type,
+            text: String::from_utf8_lossy(&bytes).into_owned(),
+        }
     }
 
     async fn post(&self, path: &str, body: Value) -> Answer {
@@ -66,7 +84,13 @@ impl TestApp {
     }
 
     async fn get(&self, path_and_query: &str) -> Answer {
-        self.send(Request::builder().uri(path_and_query).body(Body::empty()).unwrap()).await
+        self.send(
+            Request::builder()
+                .uri(path_and_query)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
     }
 }
 
@@ -75,14 +99,19 @@ fn assert_error(answer: &Answer, status: u16, code: &str) {
     assert_eq!(answer.content_type, "application/json");
     let body = answer.json();
     assert_eq!(body["error_code"], code, "{}", answer.text);
-    assert!(body["message"].as_str().is_some_and(|message| !message.is_empty()));
+    assert!(body["message"]
+        .as_str()
+        .is_some_and(|message| !message.is_empty()));
 }
 
 #[tokio::test]
 async fn health_and_version() {
     let app = test_app().await;
     let health = app.get("/health").await;
-    assert_eq!((health.status, health.text.as_str()), (StatusCode::OK, "OK"));
+    assert_eq!(
+        (health.status, health.text.as_str()),
+        (StatusCode::OK, "OK")
+    );
     let version = app.get("/version").await;
     assert_eq!(version.text, "3.17.2");
     let info = app.get("/api/3.0/mlflow/server-info").await.json();
@@ -92,17 +121,36 @@ async fn health_and_version() {
 #[tokio::test]
 async fn experiment_round_trip_on_both_prefixes() {
     let app = test_app().await;
-    let created = app.post("/api/2.0/mlflow/experiments/create", json!({"name": "exp", "tags": [{"key": "k", "value": "v"}]})).await;
+    let created = app
+        .post(
+            "/api/2.0/mlflow/experiments/create",
+            json!({"name": "exp", "tags": [{"key": "k", "value": "v"}]}),
+        )
+        .await;
     assert_eq!(created.json(), json!({"experiment_id": "1"}));
     for prefix in ["/api/2.0/mlflow", "/ajax-api/2.0/mlflow"] {
-        let fetched = app.get(&format!("{prefix}/experiments/get?experiment_id=1")).await.json();
+        let fetched = app
+            .get(&format!("{prefix}/experiments/get?experiment_id=1"))
+            .await
+            .json();
         assert_eq!(fetched["experiment"]["name"], "exp");
-        assert_eq!(fetched["experiment"]["artifact_location"], "mlflow-artifacts:/1");
-        assert_eq!(fetched["experiment"]["tags"], json!([{"key": "k", "value": "v"}]));
+        assert_eq!(
+            fetched["experiment"]["artifact_location"],
+            "mlflow-artifacts:/1"
+        );
+        assert_eq!(
+            fetched["experiment"]["tags"],
+            json!([{"key": "k", "value": "v"}])
+        );
     }
-    let by_name = app.get("/api/2.0/mlflow/experiments/get-by-name?experiment_name=exp").await.json();
+    let by_name = app
+        .get("/api/2.0/mlflow/experiments/get-by-name?experiment_name=exp")
+        .await
+        .json();
     assert_eq!(by_name["experiment"]["experiment_id"], "1");
-    let duplicate = app.post("/api/2.0/mlflow/experiments/create", json!({"name": "exp"})).await;
+    let duplicate = app
+        .post("/api/2.0/mlflow/experiments/create", json!({"name": "exp"}))
+        .await;
     assert_error(&duplicate, 400, "RESOURCE_ALREADY_EXISTS");
 }
 
@@ -110,15 +158,24 @@ async fn experiment_round_trip_on_both_prefixes() {
 async fn run_lifecycle_and_metrics() {
     let app = test_app().await;
     let created = app
-        .post("/api/2.0/mlflow/runs/create", json!({"experiment_id": "0", "run_name": "r", "start_time": "12"}))
+        .post(
+            "/api/2.0/mlflow/runs/create",
+            json!({"experiment_id": "0", "run_name": "r", "start_time": "12"}),
+        )
         .await
         .json();
-    let run_id = created["run"]["info"]["run_id"].as_str().unwrap().to_owned();
+    let run_id = created["run"]["info"]["run_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(created["run"]["info"]["run_uuid"], run_id.as_str());
     assert_eq!(created["run"]["info"]["status"], "RUNNING");
     assert_eq!(created["run"]["info"]["start_time"], 12);
     assert!(created["run"]["info"].get("end_time").is_none());
-    assert_eq!(created["run"]["data"]["tags"], json!([{"key": "mlflow.runName", "value": "r"}]));
+    assert_eq!(
+        created["run"]["data"]["tags"],
+        json!([{"key": "mlflow.runName", "value": "r"}])
+    );
 
     let logged = app
         .post(
@@ -126,12 +183,20 @@ async fn run_lifecycle_and_metrics() {
             json!({"run_id": run_id, "key": "loss", "value": "NaN", "timestamp": 5, "step": 1}),
         )
         .await;
-    assert_eq!((logged.status, logged.text.as_str()), (StatusCode::OK, "{}"));
+    assert_eq!(
+        (logged.status, logged.text.as_str()),
+        (StatusCode::OK, "{}")
+    );
     let history = app
-        .get(&format!("/api/2.0/mlflow/metrics/get-history?run_id={run_id}&metric_key=loss&max_results=10"))
+        .get(&format!(
+            "/api/2.0/mlflow/metrics/get-history?run_id={run_id}&metric_key=loss&max_results=10"
+        ))
         .await
         .json();
-    assert_eq!(history, json!({"metrics": [{"key": "loss", "value": "NaN", "timestamp": 5, "step": 1}]}));
+    assert_eq!(
+        history,
+        json!({"metrics": [{"key": "loss", "value": "NaN", "timestamp": 5, "step": 1}]})
+    );
     let bulk = app
         .get(&format!("/ajax-api/2.0/mlflow/metrics/get-history-bulk?run_id={run_id}&run_id={run_id}&metric_key=loss"))
         .await
@@ -140,26 +205,41 @@ async fn run_lifecycle_and_metrics() {
     assert_eq!(bulk["metrics"][0]["run_id"], run_id.as_str());
 
     let finished = app
-        .post("/api/2.0/mlflow/runs/update", json!({"run_id": run_id, "status": "FINISHED", "end_time": 20}))
+        .post(
+            "/api/2.0/mlflow/runs/update",
+            json!({"run_id": run_id, "status": "FINISHED", "end_time": 20}),
+        )
         .await
         .json();
     assert_eq!(finished["run_info"]["status"], "FINISHED");
     assert_eq!(finished["run_info"]["end_time"], 20);
 
-    app.post("/api/2.0/mlflow/runs/delete", json!({"run_id": run_id})).await;
+    app.post("/api/2.0/mlflow/runs/delete", json!({"run_id": run_id}))
+        .await;
     let refused = app
-        .post("/api/2.0/mlflow/runs/set-tag", json!({"run_id": run_id, "key": "k", "value": "v"}))
+        .post(
+            "/api/2.0/mlflow/runs/set-tag",
+            json!({"run_id": run_id, "key": "k", "value": "v"}),
+        )
         .await;
     assert_error(&refused, 400, "INVALID_PARAMETER_VALUE");
-    assert!(refused.json()["message"].as_str().unwrap().contains("must be in the 'active' state"));
+    assert!(refused.json()["message"]
+        .as_str()
+        .unwrap()
+        .contains("must be in the 'active' state"));
 }
 
 #[tokio::test]
 async fn bad_requests_answer_mlflow_errors() {
     let app = test_app().await;
-    let missing = app.post("/api/2.0/mlflow/experiments/create", json!({})).await;
+    let missing = app
+        .post("/api/2.0/mlflow/experiments/create", json!({}))
+        .await;
     assert_error(&missing, 400, "INVALID_PARAMETER_VALUE");
-    assert_eq!(missing.json()["message"], "Missing value for required parameter 'name'.");
+    assert_eq!(
+        missing.json()["message"],
+        "Missing value for required parameter 'name'."
+    );
 
     let not_json = app
         .send(
@@ -185,15 +265,22 @@ async fn bad_requests_answer_mlflow_errors() {
         .await;
     assert_error(&wrong_type, 400, "INVALID_PARAMETER_VALUE");
 
-    let missing_run = app.get("/api/2.0/mlflow/runs/get?run_id=0123456789abcdef0123456789abcdef").await;
+    let missing_run = app
+        .get("/api/2.0/mlflow/runs/get?run_id=0123456789abcdef0123456789abcdef")
+        .await;
     assert_error(&missing_run, 404, "RESOURCE_DOES_NOT_EXIST");
 
     let bad_token = app
-        .post("/api/2.0/mlflow/runs/search", json!({"experiment_ids": ["0"], "page_token": "garbage"}))
+        .post(
+            "/api/2.0/mlflow/runs/search",
+            json!({"experiment_ids": ["0"], "page_token": "garbage"}),
+        )
         .await;
     assert_error(&bad_token, 400, "INVALID_PARAMETER_VALUE");
 
-    let no_max = app.post("/api/2.0/mlflow/experiments/search", json!({})).await;
+    let no_max = app
+        .post("/api/2.0/mlflow/experiments/search", json!({}))
+        .await;
     assert_error(&no_max, 400, "INVALID_PARAMETER_VALUE");
 
     let unknown = app.get("/api/2.0/mlflow/no-such-endpoint").await;
@@ -204,19 +291,38 @@ async fn bad_requests_answer_mlflow_errors() {
 #[tokio::test]
 async fn log_batch_limits_and_atomicity() {
     let app = test_app().await;
-    let run = app.post("/api/2.0/mlflow/runs/create", json!({"experiment_id": "0"})).await.json();
+    let run = app
+        .post("/api/2.0/mlflow/runs/create", json!({"experiment_id": "0"}))
+        .await
+        .json();
     let run_id = run["run"]["info"]["run_id"].as_str().unwrap().to_owned();
-    let too_many: Vec<Value> = (0..1001).map(|step| json!({"key": "m", "value": 1.0, "timestamp": 1, "step": step})).collect();
-    let answer = app.post("/api/2.0/mlflow/runs/log-batch", json!({"run_id": run_id, "metrics": too_many})).await;
+    let too_many: Vec<Value> = (0..1001)
+        .map(|step| json!({"key": "m", "value": 1.0, "timestamp": 1, "step": step}))
+        .collect();
+    let answer = app
+        .post(
+            "/api/2.0/mlflow/runs/log-batch",
+            json!({"run_id": run_id, "metrics": too_many}),
+        )
+        .await;
     assert_error(&answer, 400, "INVALID_PARAMETER_VALUE");
-    assert!(answer.json()["message"].as_str().unwrap().contains("at most 1000 metrics"));
+    assert!(answer.json()["message"]
+        .as_str()
+        .unwrap()
+        .contains("at most 1000 metrics"));
 
     let huge = "x".repeat(1_000_001);
     let answer = app
-        .post("/api/2.0/mlflow/runs/log-batch", json!({"run_id": run_id, "tags": [{"key": "t", "value": huge}]}))
+        .post(
+            "/api/2.0/mlflow/runs/log-batch",
+            json!({"run_id": run_id, "tags": [{"key": "t", "value": huge}]}),
+        )
         .await;
     assert_error(&answer, 400, "INVALID_PARAMETER_VALUE");
-    assert!(answer.json()["message"].as_str().unwrap().starts_with("Batched logging API requests must be at most"));
+    assert!(answer.json()["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("Batched logging API requests must be at most"));
 
     // A bad key in the middle of a batch writes nothing.
     let answer = app
@@ -226,7 +332,10 @@ async fn log_batch_limits_and_atomicity() {
         )
         .await;
     assert_error(&answer, 400, "INVALID_PARAMETER_VALUE");
-    let fetched = app.get(&format!("/api/2.0/mlflow/runs/get?run_id={run_id}")).await.json();
+    let fetched = app
+        .get(&format!("/api/2.0/mlflow/runs/get?run_id={run_id}"))
+        .await
+        .json();
     assert!(fetched["run"]["data"].get("params").is_none(), "{fetched}");
 }
 
@@ -249,11 +358,22 @@ async fn every_route_answers_json_for_empty_requests() {
                     continue;
                 }
                 checked += 1;
-                assert!(answer.status.as_u16() < 500, "{method} {prefix}{path}: {} {}", answer.status, answer.text);
-                assert_eq!(answer.content_type, "application/json", "{method} {prefix}{path}");
+                assert!(
+                    answer.status.as_u16() < 500,
+                    "{method} {prefix}{path}: {} {}",
+                    answer.status,
+                    answer.text
+                );
+                assert_eq!(
+                    answer.content_type, "application/json",
+                    "{method} {prefix}{path}"
+                );
                 let _ = answer.json();
             }
         }
     }
-    assert!(checked >= 2 * ferroflow_server::routes::tracking::routes().len(), "{checked}");
+    assert!(
+        checked >= 2 * ferroflow_server::routes::tracking::routes().len(),
+        "{checked}"
+    );
 }

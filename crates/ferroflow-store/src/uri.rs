@@ -23,7 +23,9 @@ impl BackendUri {
             if path.is_empty() {
                 return Err(UriError::Unsupported(uri.to_owned()));
             }
-            return Ok(BackendUri::Sqlite { path: PathBuf::from(path) });
+            return Ok(BackendUri::Sqlite {
+                path: PathBuf::from(path),
+            });
         }
         Err(UriError::Unsupported(uri.to_owned()))
     }
@@ -36,7 +38,13 @@ mod tests {
     fn check(uri: &str, expected: Result<&str, ()>) {
         let parsed = BackendUri::parse(uri);
         match expected {
-            Ok(path) => assert_eq!(parsed, Ok(BackendUri::Sqlite { path: PathBuf::from(path) }), "{uri}"),
+            Ok(path) => assert_eq!(
+                parsed,
+                Ok(BackendUri::Sqlite {
+                    path: PathBuf::from(path)
+                }),
+                "{uri}"
+            ),
             Err(()) => assert!(parsed.is_err(), "{uri}"),
         }
     }

@@ -1,12 +1,16 @@
 //! The tracking store suite: every backend must pass the same cases. Today the backend is SQLite on a
 //! fresh temporary file per test.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "test helpers fail loudly")]
+
 use ferroflow_core::model::{
-    Batch, ExperimentQuery, LifecycleStage, NewExperiment, NewRun, RunInputsWrite, RunQuery, RunUpdate, RunStatus,
-    ViewType,
+    Batch, ExperimentQuery, LifecycleStage, NewExperiment, NewRun, RunInputsWrite, RunQuery,
+    RunStatus, RunUpdate, ViewType,
 };
 use ferroflow_core::store::TrackingStore;
-use ferroflow_proto::tracking::{Dataset, DatasetInput, ExperimentTag, InputTag, Metric, ModelOutput, Param, RunTag};
+use ferroflow_proto::tracking::{
+    Dataset, DatasetInput, ExperimentTag, InputTag, Metric, ModelOutput, Param, RunTag,
+};
 use ferroflow_proto::ErrorCode;
 use ferroflow_store::SqliteStore;
 use std::sync::Arc;
@@ -20,8 +24,14 @@ struct Fixture {
 async fn sqlite() -> Fixture {
     let directory = tempfile::tempdir().unwrap();
     let path = directory.path().join("mlflow.db");
-    let store = SqliteStore::open(&path, "mlflow-artifacts:/").await.unwrap();
-    Fixture { store: Arc::new(store), _directory: directory, path }
+    let store = SqliteStore::open(&path, "mlflow-artifacts:/")
+        .await
+        .unwrap();
+    Fixture {
+        store: Arc::new(store),
+        _directory: directory,
+        path,
+    }
 }
 
 fn new_experiment(name: &str) -> NewExperiment {
@@ -29,7 +39,10 @@ fn new_experiment(name: &str) -> NewExperiment {
         name: name.to_owned(),
         artifact_location: None,
         default_artifact_root: "mlflow-artifacts:/".to_owned(),
-        tags: vec![ExperimentTag { key: "team".into(), value: "core".into() }],
+        tags: vec![ExperimentTag {
+            key: "team".into(),
+            value: "core".into(),
+        }],
         creation_time: 1000,
     }
 }
@@ -42,7 +55,10 @@ fn new_run(run_id: &str, experiment_id: &str, start_time: i64) -> NewRun {
         user_id: "tester".into(),
         start_time,
         artifact_uri: format!("mlflow-artifacts:/{experiment_id}/{run_id}/artifacts"),
-        tags: vec![RunTag { key: "mlflow.runName".into(), value: format!("name-{run_id}") }],
+        tags: vec![RunTag {
+            key: "mlflow.runName".into(),
+            value: format!("name-{run_id}"),
+        }],
     }
 }
 
@@ -68,7 +84,9 @@ async fn new_database_has_default_experiment_and_revision() {
     assert_eq!(default.lifecycle_stage, "active");
     // Reopening the same file is accepted and does not duplicate anything.
     drop(fixture.store);
-    let reopened = SqliteStore::open(&fixture.path, "mlflow-artifacts:/").await.unwrap();
+    let reopened = SqliteStore::open(&fixture.path, "mlflow-artifacts:/")
+        .await
+        .unwrap();
     let page = reopened
         .search_experiments(ExperimentQuery {
             filter: vec![],
@@ -87,16 +105,31 @@ async fn other_revision_is_refused_and_left_untouched() {
     let directory = tempfile::tempdir().unwrap();
     let path = directory.path().join("old.db");
     {
-        let fixture_store = SqliteStore::open(&path, "mlflow-artifacts:/").await.unwrap();
+        let fixture_store = SqliteStore::open(&path, "mlflow-artifacts:/")
+            .await
+            .unwrap();
         fixture_store.close().await;
     }
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display())).await.unwrap();
-    sqlx::query("UPDATE alembic_version SET version_num = 'aaaaaaaaaaaa'").execute(&pool).await.unwrap();
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    sqlx::query("UPDATE alembic_version SET version_num = 'aaaaaaaaaaaa'")
+        .execute(&pool)
+        .await
+        .unwrap();
     pool.close().await;
-    let error = SqliteStore::open(&path, "mlflow-artifacts:/").await.err().unwrap();
+    let error = SqliteStore::open(&path, "mlflow-artifacts:/")
+        .await
+        .err()
+        .unwrap();
     assert!(error.to_string().contains("aaaaaaaaaaaa"), "{error}");
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display())).await.unwrap();
-    let revision: String = sqlx::query_scalar("SELECT version_num FROM alembic_version").fetch_one(&pool).await.unwrap();
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    let revision: String = sqlx::query_scalar("SELECT version_num FROM alembic_version")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
     assert_eq!(revision, "aaaaaaaaaaaa");
 }
 
@@ -104,46 +137,132 @@ async fn other_revision_is_refused_and_left_untouched() {
 async fn non_mlflow_database_is_refused() {
     let directory = tempfile::tempdir().unwrap();
     let path = directory.path().join("other.db");
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=rwc", path.display())).await.unwrap();
-    sqlx::query("CREATE TABLE mine (x INTEGER)").execute(&pool).await.unwrap();
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=rwc", path.display()))
+        .await
+        .unwrap();
+    sqlx::query("CREATE TABLE mine (x INTEGER)")
+        .execute(&pool)
+        .await
+        .unwrap();
     pool.close().await;
-    let error = SqliteStore::open(&path, "mlflow-artifacts:/").await.err().unwrap();
-    assert!(error.to_string().contains("not an MLflow database"), "{error}");
+    let error = SqliteStore::open(&path, "mlflow-artifacts:/")
+        .await
+        .err()
+        .unwrap();
+    assert!(
+        error.to_string().contains("not an MLflow database"),
+        "{error}"
+    );
 }
 
 #[tokio::test]
 async fn experiments_create_rename_tag_and_lifecycle() {
     let fixture = sqlite().await;
     let store = &fixture.store;
-    let experiment_id = store.create_experiment(new_experiment("first")).await.unwrap();
+    let experiment_id = store
+        .create_experiment(new_experiment("first"))
+        .await
+        .unwrap();
     assert_eq!(experiment_id, "1");
     let experiment = store.get_experiment(&experiment_id).await.unwrap().unwrap();
     assert_eq!(experiment.artifact_location, "mlflow-artifacts:/1");
-    assert_eq!(experiment.tags, vec![ExperimentTag { key: "team".into(), value: "core".into() }]);
+    assert_eq!(
+        experiment.tags,
+        vec![ExperimentTag {
+            key: "team".into(),
+            value: "core".into()
+        }]
+    );
     assert_eq!(experiment.creation_time, Some(1000));
 
-    let duplicate = store.create_experiment(new_experiment("first")).await.unwrap_err();
+    let duplicate = store
+        .create_experiment(new_experiment("first"))
+        .await
+        .unwrap_err();
     assert_eq!(duplicate.code, ErrorCode::ResourceAlreadyExists);
 
-    store.rename_experiment(&experiment_id, "renamed", 2000).await.unwrap();
-    let by_name = store.get_experiment_by_name("renamed").await.unwrap().unwrap();
+    store
+        .rename_experiment(&experiment_id, "renamed", 2000)
+        .await
+        .unwrap();
+    let by_name = store
+        .get_experiment_by_name("renamed")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(by_name.experiment_id, experiment_id);
     assert_eq!(by_name.last_update_time, Some(2000));
-    assert!(store.get_experiment_by_name("first").await.unwrap().is_none());
+    assert!(store
+        .get_experiment_by_name("first")
+        .await
+        .unwrap()
+        .is_none());
 
-    store.set_experiment_tag(&experiment_id, ExperimentTag { key: "team".into(), value: "ml".into() }).await.unwrap();
-    assert_eq!(store.get_experiment(&experiment_id).await.unwrap().unwrap().tags[0].value, "ml");
-    assert!(store.delete_experiment_tag(&experiment_id, "team").await.unwrap());
-    assert!(!store.delete_experiment_tag(&experiment_id, "team").await.unwrap());
+    store
+        .set_experiment_tag(
+            &experiment_id,
+            ExperimentTag {
+                key: "team".into(),
+                value: "ml".into(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .get_experiment(&experiment_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .tags[0]
+            .value,
+        "ml"
+    );
+    assert!(store
+        .delete_experiment_tag(&experiment_id, "team")
+        .await
+        .unwrap());
+    assert!(!store
+        .delete_experiment_tag(&experiment_id, "team")
+        .await
+        .unwrap());
 
-    store.create_run(new_run("r1", &experiment_id, 10)).await.unwrap();
-    store.set_experiment_lifecycle(&experiment_id, LifecycleStage::Deleted, 3000).await.unwrap();
-    assert_eq!(store.get_run_info("r1").await.unwrap().unwrap().lifecycle_stage, "deleted");
+    store
+        .create_run(new_run("r1", &experiment_id, 10))
+        .await
+        .unwrap();
+    store
+        .set_experiment_lifecycle(&experiment_id, LifecycleStage::Deleted, 3000)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .get_run_info("r1")
+            .await
+            .unwrap()
+            .unwrap()
+            .lifecycle_stage,
+        "deleted"
+    );
     // A deleted experiment still holds its name.
-    let taken = store.create_experiment(new_experiment("renamed")).await.unwrap_err();
+    let taken = store
+        .create_experiment(new_experiment("renamed"))
+        .await
+        .unwrap_err();
     assert_eq!(taken.code, ErrorCode::ResourceAlreadyExists);
-    store.set_experiment_lifecycle(&experiment_id, LifecycleStage::Active, 4000).await.unwrap();
-    assert_eq!(store.get_run_info("r1").await.unwrap().unwrap().lifecycle_stage, "active");
+    store
+        .set_experiment_lifecycle(&experiment_id, LifecycleStage::Active, 4000)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .get_run_info("r1")
+            .await
+            .unwrap()
+            .unwrap()
+            .lifecycle_stage,
+        "active"
+    );
 }
 
 #[tokio::test]
@@ -159,59 +278,146 @@ async fn runs_and_batches() {
             metric("acc", f64::NAN, 100, 0),
             metric("big", f64::INFINITY, 100, 0),
         ],
-        params: vec![Param { key: "lr".into(), value: "0.1".into() }],
-        tags: vec![RunTag { key: "t".into(), value: "v".into() }],
+        params: vec![Param {
+            key: "lr".into(),
+            value: "0.1".into(),
+        }],
+        tags: vec![RunTag {
+            key: "t".into(),
+            value: "v".into(),
+        }],
     };
     store.log_batch("r1", batch).await.unwrap();
     let run = store.get_run("r1").await.unwrap().unwrap();
-    let latest: Vec<(String, f64, i64)> =
-        run.data.metrics.iter().map(|m| (m.key.clone(), m.value, m.step)).collect();
+    let latest: Vec<(String, f64, i64)> = run
+        .data
+        .metrics
+        .iter()
+        .map(|m| (m.key.clone(), m.value, m.step))
+        .collect();
     assert_eq!(latest[0].0, "acc");
     assert!(latest[0].1.is_nan());
     assert_eq!(latest[1], ("big".to_owned(), f64::MAX, 0));
     assert_eq!(latest[2], ("loss".to_owned(), 0.25, 2));
-    assert_eq!(run.data.params, vec![Param { key: "lr".into(), value: "0.1".into() }]);
-    assert!(run.data.tags.contains(&RunTag { key: "t".into(), value: "v".into() }));
+    assert_eq!(
+        run.data.params,
+        vec![Param {
+            key: "lr".into(),
+            value: "0.1".into()
+        }]
+    );
+    assert!(run.data.tags.contains(&RunTag {
+        key: "t".into(),
+        value: "v".into()
+    }));
 
     // The same param value again is fine; a new value fails and nothing of the batch lands.
     let conflicting = Batch {
         metrics: vec![metric("loss", 9.0, 200, 9)],
-        params: vec![Param { key: "lr".into(), value: "0.2".into() }],
-        tags: vec![RunTag { key: "t2".into(), value: "v2".into() }],
+        params: vec![Param {
+            key: "lr".into(),
+            value: "0.2".into(),
+        }],
+        tags: vec![RunTag {
+            key: "t2".into(),
+            value: "v2".into(),
+        }],
     };
     let error = store.log_batch("r1", conflicting).await.unwrap_err();
     assert_eq!(error.code, ErrorCode::InvalidParameterValue);
-    assert!(error.message.contains("Changing param values is not allowed"), "{}", error.message);
+    assert!(
+        error
+            .message
+            .contains("Changing param values is not allowed"),
+        "{}",
+        error.message
+    );
     let run = store.get_run("r1").await.unwrap().unwrap();
     assert!(!run.data.tags.iter().any(|tag| tag.key == "t2"));
-    let history = store.get_metric_history("r1", "loss", None, 0).await.unwrap();
-    assert_eq!(history.items.iter().map(|m| m.step).collect::<Vec<_>>(), vec![0, 1, 2]);
-
-    // Duplicate metric rows are ignored, as MLflow does.
-    store.log_batch("r1", Batch { metrics: vec![metric("loss", 0.25, 101, 2)], ..Batch::default() }).await.unwrap();
-    assert_eq!(store.get_metric_history("r1", "loss", None, 0).await.unwrap().items.len(), 3);
-
-    // Renaming through the tag and through update.
-    store
-        .log_batch("r1", Batch { tags: vec![RunTag { key: "mlflow.runName".into(), value: "via-tag".into() }], ..Batch::default() })
+    let history = store
+        .get_metric_history("r1", "loss", None, 0)
         .await
         .unwrap();
-    assert_eq!(store.get_run_info("r1").await.unwrap().unwrap().run_name, "via-tag");
-    let info = store
-        .update_run(
+    assert_eq!(
+        history.items.iter().map(|m| m.step).collect::<Vec<_>>(),
+        vec![0, 1, 2]
+    );
+
+    // Duplicate metric rows are ignored, as MLflow does.
+    store
+        .log_batch(
             "r1",
-            RunUpdate { status: Some(RunStatus::Finished), end_time: Some(500), run_name: Some("final".into()) },
+            Batch {
+                metrics: vec![metric("loss", 0.25, 101, 2)],
+                ..Batch::default()
+            },
         )
         .await
         .unwrap();
-    assert_eq!((info.status.as_str(), info.end_time, info.run_name.as_str()), ("FINISHED", Some(500), "final"));
+    assert_eq!(
+        store
+            .get_metric_history("r1", "loss", None, 0)
+            .await
+            .unwrap()
+            .items
+            .len(),
+        3
+    );
+
+    // Renaming through the tag and through update.
+    store
+        .log_batch(
+            "r1",
+            Batch {
+                tags: vec![RunTag {
+                    key: "mlflow.runName".into(),
+                    value: "via-tag".into(),
+                }],
+                ..Batch::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_run_info("r1").await.unwrap().unwrap().run_name,
+        "via-tag"
+    );
+    let info = store
+        .update_run(
+            "r1",
+            RunUpdate {
+                status: Some(RunStatus::Finished),
+                end_time: Some(500),
+                run_name: Some("final".into()),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (info.status.as_str(), info.end_time, info.run_name.as_str()),
+        ("FINISHED", Some(500), "final")
+    );
     let run = store.get_run("r1").await.unwrap().unwrap();
-    assert!(run.data.tags.contains(&RunTag { key: "mlflow.runName".into(), value: "final".into() }));
+    assert!(run.data.tags.contains(&RunTag {
+        key: "mlflow.runName".into(),
+        value: "final".into()
+    }));
 
     assert!(store.delete_run_tag("r1", "t").await.unwrap());
     assert!(!store.delete_run_tag("r1", "t").await.unwrap());
-    store.set_run_lifecycle("r1", LifecycleStage::Deleted, 600).await.unwrap();
-    assert_eq!(store.get_run_info("r1").await.unwrap().unwrap().lifecycle_stage, "deleted");
+    store
+        .set_run_lifecycle("r1", LifecycleStage::Deleted, 600)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .get_run_info("r1")
+            .await
+            .unwrap()
+            .unwrap()
+            .lifecycle_stage,
+        "deleted"
+    );
     assert!(store.get_run("missing").await.unwrap().is_none());
 }
 
@@ -220,30 +426,62 @@ async fn metric_history_pages_and_samples() {
     let fixture = sqlite().await;
     let store = &fixture.store;
     store.create_run(new_run("r1", "0", 10)).await.unwrap();
-    let metrics: Vec<Metric> = (0..1000).map(|step| metric("m", step as f64, step, step)).collect();
-    store.log_batch("r1", Batch { metrics, ..Batch::default() }).await.unwrap();
+    let metrics: Vec<Metric> = (0..1000)
+        .map(|step| metric("m", step as f64, step, step))
+        .collect();
+    store
+        .log_batch(
+            "r1",
+            Batch {
+                metrics,
+                ..Batch::default()
+            },
+        )
+        .await
+        .unwrap();
 
-    let first = store.get_metric_history("r1", "m", Some(400), 0).await.unwrap();
+    let first = store
+        .get_metric_history("r1", "m", Some(400), 0)
+        .await
+        .unwrap();
     assert_eq!(first.items.len(), 400);
     let token = first.next_page_token.unwrap();
     let offset = ferroflow_core::ids::decode_page_token(Some(&token)).unwrap();
-    let second = store.get_metric_history("r1", "m", Some(400), offset).await.unwrap();
+    let second = store
+        .get_metric_history("r1", "m", Some(400), offset)
+        .await
+        .unwrap();
     assert_eq!(second.items[0].step, 400);
-    let third = store.get_metric_history("r1", "m", Some(400), 800).await.unwrap();
+    let third = store
+        .get_metric_history("r1", "m", Some(400), 800)
+        .await
+        .unwrap();
     assert_eq!(third.items.len(), 200);
     assert!(third.next_page_token.is_none());
 
-    let sampled = store.get_metric_history_bulk_interval(&["r1".to_owned()], "m", None, 10).await.unwrap();
+    let sampled = store
+        .get_metric_history_bulk_interval(&["r1".to_owned()], "m", None, 10)
+        .await
+        .unwrap();
     assert_eq!(sampled.len(), 10);
     assert_eq!(sampled.first().unwrap().step, 0);
     assert_eq!(sampled.last().unwrap().step, 999);
     assert!(sampled.iter().all(|m| m.run_id.as_deref() == Some("r1")));
-    let ranged = store.get_metric_history_bulk_interval(&["r1".to_owned()], "m", Some((100, 199)), 5).await.unwrap();
+    let ranged = store
+        .get_metric_history_bulk_interval(&["r1".to_owned()], "m", Some((100, 199)), 5)
+        .await
+        .unwrap();
     assert_eq!(ranged.len(), 5);
     assert_eq!((ranged[0].step, ranged[4].step), (100, 199));
 
-    let bulk = store.get_metric_history_bulk(&["r1".to_owned()], "m", 3).await.unwrap();
-    assert_eq!(bulk.iter().map(|m| m.step).collect::<Vec<_>>(), vec![0, 1, 2]);
+    let bulk = store
+        .get_metric_history_bulk(&["r1".to_owned()], "m", 3)
+        .await
+        .unwrap();
+    assert_eq!(
+        bulk.iter().map(|m| m.step).collect::<Vec<_>>(),
+        vec![0, 1, 2]
+    );
 }
 
 #[tokio::test]
@@ -252,7 +490,10 @@ async fn inputs_outputs_and_dataset_search() {
     let store = &fixture.store;
     store.create_run(new_run("r1", "0", 10)).await.unwrap();
     let input = DatasetInput {
-        tags: vec![InputTag { key: "mlflow.data.context".into(), value: "training".into() }],
+        tags: vec![InputTag {
+            key: "mlflow.data.context".into(),
+            value: "training".into(),
+        }],
         dataset: Dataset {
             name: "iris".into(),
             digest: "abc".into(),
@@ -262,14 +503,32 @@ async fn inputs_outputs_and_dataset_search() {
             profile: None,
         },
     };
-    let write = RunInputsWrite { datasets: vec![input.clone(), input.clone()], model_ids: vec!["m-1".into()] };
+    let write = RunInputsWrite {
+        datasets: vec![input.clone(), input.clone()],
+        model_ids: vec!["m-1".into()],
+    };
     store.log_inputs("r1", "0", write.clone()).await.unwrap();
     store.log_inputs("r1", "0", write).await.unwrap();
-    store.log_outputs("r1", vec![ModelOutput { model_id: "m-2".into(), step: Some(3) }]).await.unwrap();
+    store
+        .log_outputs(
+            "r1",
+            vec![ModelOutput {
+                model_id: "m-2".into(),
+                step: Some(3),
+            }],
+        )
+        .await
+        .unwrap();
     let run = store.get_run("r1").await.unwrap().unwrap();
     assert_eq!(run.inputs.dataset_inputs, vec![input]);
     assert_eq!(run.inputs.model_inputs.len(), 1);
-    assert_eq!(run.outputs.model_outputs, vec![ModelOutput { model_id: "m-2".into(), step: Some(3) }]);
+    assert_eq!(
+        run.outputs.model_outputs,
+        vec![ModelOutput {
+            model_id: "m-2".into(),
+            step: Some(3)
+        }]
+    );
     let summaries = store.search_datasets(&["0".to_owned()]).await.unwrap();
     assert_eq!(summaries.len(), 1);
     assert_eq!(summaries[0].context.as_deref(), Some("training"));
@@ -280,7 +539,10 @@ async fn search_runs_pages_in_sql() {
     let fixture = sqlite().await;
     let store = &fixture.store;
     for index in 0..25 {
-        store.create_run(new_run(&format!("run{index:02}"), "0", 1000 + index)).await.unwrap();
+        store
+            .create_run(new_run(&format!("run{index:02}"), "0", 1000 + index))
+            .await
+            .unwrap();
     }
     let mut seen = Vec::new();
     let mut offset = 0;
@@ -303,7 +565,10 @@ async fn search_runs_pages_in_sql() {
         }
     }
     // Newest first, every run exactly once.
-    let expected: Vec<String> = (0..25).rev().map(|index| format!("run{index:02}")).collect();
+    let expected: Vec<String> = (0..25)
+        .rev()
+        .map(|index| format!("run{index:02}"))
+        .collect();
     assert_eq!(seen, expected);
 }
 
@@ -312,7 +577,10 @@ async fn concurrent_writers_never_see_locked_database() {
     let fixture = sqlite().await;
     let store = fixture.store.clone();
     for index in 0..8 {
-        store.create_run(new_run(&format!("w{index}"), "0", index)).await.unwrap();
+        store
+            .create_run(new_run(&format!("w{index}"), "0", index))
+            .await
+            .unwrap();
     }
     let mut tasks = Vec::new();
     for index in 0..8 {
@@ -322,7 +590,10 @@ async fn concurrent_writers_never_see_locked_database() {
                 store
                     .log_batch(
                         &format!("w{index}"),
-                        Batch { metrics: vec![metric("m", step as f64, step, step)], ..Batch::default() },
+                        Batch {
+                            metrics: vec![metric("m", step as f64, step, step)],
+                            ..Batch::default()
+                        },
                     )
                     .await
                     .unwrap();
@@ -334,7 +605,10 @@ async fn concurrent_writers_never_see_locked_database() {
         task.await.unwrap();
     }
     for index in 0..8 {
-        let history = store.get_metric_history(&format!("w{index}"), "m", None, 0).await.unwrap();
+        let history = store
+            .get_metric_history(&format!("w{index}"), "m", None, 0)
+            .await
+            .unwrap();
         assert_eq!(history.items.len(), 50);
     }
 }

@@ -45,15 +45,32 @@ const FILENAME_REQUIRED: &str = "Artifact path must include a filename (cannot e
 /// The artifact routes relative to `/api/2.0` and `/ajax-api/2.0`.
 pub fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
     vec![
-        ("/mlflow-artifacts/artifacts", get(list_artifacts_mlflow_artifacts)),
+        (
+            "/mlflow-artifacts/artifacts",
+            get(list_artifacts_mlflow_artifacts),
+        ),
         (
             "/mlflow-artifacts/artifacts/{*artifact_path}",
-            get(download_artifact).put(upload_artifact).delete(delete_artifact),
+            get(download_artifact)
+                .put(upload_artifact)
+                .delete(delete_artifact),
         ),
-        ("/mlflow-artifacts/mpu/create/{*artifact_path}", post(create_multipart_upload)),
-        ("/mlflow-artifacts/mpu/complete/{*artifact_path}", post(complete_multipart_upload)),
-        ("/mlflow-artifacts/mpu/abort/{*artifact_path}", post(abort_multipart_upload)),
-        ("/mlflow-artifacts/presigned/{*artifact_path}", get(get_presigned_download_url)),
+        (
+            "/mlflow-artifacts/mpu/create/{*artifact_path}",
+            post(create_multipart_upload),
+        ),
+        (
+            "/mlflow-artifacts/mpu/complete/{*artifact_path}",
+            post(complete_multipart_upload),
+        ),
+        (
+            "/mlflow-artifacts/mpu/abort/{*artifact_path}",
+            post(abort_multipart_upload),
+        ),
+        (
+            "/mlflow-artifacts/presigned/{*artifact_path}",
+            get(get_presigned_download_url),
+        ),
         ("/mlflow/artifacts/list", get(list_artifacts)),
     ]
 }
@@ -80,11 +97,18 @@ struct ServedArtifacts(Arc<dyn ArtifactStore>);
 impl FromRequestParts<AppState> for ServedArtifacts {
     type Rejection = Response;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         match &state.artifacts {
             Some(store) => Ok(Self(Arc::clone(store))),
             None => {
-                let route = parts.extensions.get::<MatchedPath>().map(MatchedPath::as_str).unwrap_or("");
+                let route = parts
+                    .extensions
+                    .get::<MatchedPath>()
+                    .map(MatchedPath::as_str)
+                    .unwrap_or("");
                 Err(serving_disabled(route))
             }
         }
@@ -99,9 +123,10 @@ fn serving_disabled(route: &str) -> Response {
          To enable artifacts server functionality, run `mlflow server` with `--serve-artifacts`"
     );
     let mut response = (StatusCode::SERVICE_UNAVAILABLE, message).into_response();
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     response
 }
 
@@ -119,9 +144,14 @@ impl<S: Send + Sync> FromRequestParts<S> for ArtifactPathParam {
         // A capture that does not decode to UTF-8 is refused like any other bad path.
         let Path(raw) = Path::<String>::from_request_parts(parts, state)
             .await
-            .map_err(|_| ApiError::invalid_parameter(ferroflow_core::artifact_path::INVALID_PATH_MESSAGE))?;
+            .map_err(|_| {
+                ApiError::invalid_parameter(ferroflow_core::artifact_path::INVALID_PATH_MESSAGE)
+            })?;
         let path = ArtifactPath::parse(&raw)?;
-        Ok(Self { path, has_trailing_slash: raw.ends_with('/') })
+        Ok(Self {
+            path,
+            has_trailing_slash: raw.ends_with('/'),
+        })
     }
 }
 
@@ -141,7 +171,10 @@ async fn download_artifact(
 /// `PUT /mlflow-artifacts/artifacts/<path>`: the body, streamed to the store. 200 with an empty body.
 async fn upload_artifact(
     ServedArtifacts(store): ServedArtifacts,
-    ArtifactPathParam { path, has_trailing_slash }: ArtifactPathParam,
+    ArtifactPathParam {
+        path,
+        has_trailing_slash,
+    }: ArtifactPathParam,
     body: Body,
 ) -> ApiResult<StatusCode> {
     if has_trailing_slash || path.is_root() {
@@ -177,9 +210,17 @@ async fn list_artifacts_mlflow_artifacts(
     let entries = store.list(&directory).await?.unwrap_or_default();
     let files = entries
         .into_iter()
-        .map(|entry| FileInfo { path: entry.name, is_dir: entry.is_dir, file_size: file_size(entry.size) })
+        .map(|entry| FileInfo {
+            path: entry.name,
+            is_dir: entry.is_dir,
+            file_size: file_size(entry.size),
+        })
         .collect();
-    Ok(Json(ListArtifactsResponse { root_uri: None, files, next_page_token: None }))
+    Ok(Json(ListArtifactsResponse {
+        root_uri: None,
+        files,
+        next_page_token: None,
+    }))
 }
 
 /// `POST /mlflow-artifacts/mpu/create/<path>`: no backend offers multipart uploads yet, so the client
@@ -227,16 +268,27 @@ async fn list_artifacts(
     let relative = parse_optional_path(request.path.as_deref())?;
     let artifact_uri = run_artifact_uri(&state, &run_id).await?;
     let (store, run_root) = open_run_artifact_root(&state, &artifact_uri).await?;
-    let entries = store.list(&run_root.join(&relative)).await?.unwrap_or_default();
+    let entries = store
+        .list(&run_root.join(&relative))
+        .await?
+        .unwrap_or_default();
     let files = entries
         .into_iter()
         .map(|entry| FileInfo {
-            path: if relative.is_root() { entry.name } else { format!("{relative}/{}", entry.name) },
+            path: if relative.is_root() {
+                entry.name
+            } else {
+                format!("{relative}/{}", entry.name)
+            },
             is_dir: entry.is_dir,
             file_size: file_size(entry.size),
         })
         .collect();
-    Ok(Json(ListArtifactsResponse { root_uri: Some(artifact_uri), files, next_page_token: None }))
+    Ok(Json(ListArtifactsResponse {
+        root_uri: Some(artifact_uri),
+        files,
+        next_page_token: None,
+    }))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -255,7 +307,9 @@ async fn get_artifact(
     MlflowRequest(request): MlflowRequest<GetArtifact>,
 ) -> ApiResult<Response> {
     let run_id = required_run_id(request.run_id, request.run_uuid)?;
-    let raw_path = request.path.ok_or_else(|| Error::missing_parameter("path"))?;
+    let raw_path = request
+        .path
+        .ok_or_else(|| Error::missing_parameter("path"))?;
     let relative = ArtifactPath::parse(&raw_path)?;
     let artifact_uri = run_artifact_uri(&state, &run_id).await?;
     let (store, run_root) = open_run_artifact_root(&state, &artifact_uri).await?;
@@ -292,8 +346,9 @@ async fn open_run_artifact_root(
         RunArtifactLocation::Local(run_directory) => {
             let default_root = local_path(&state.config.default_artifact_root, true)
                 .ok_or_else(|| unreadable_location(artifact_uri))?;
-            let relative =
-                run_directory.strip_prefix(&default_root).map_err(|_| unreadable_location(artifact_uri))?;
+            let relative = run_directory
+                .strip_prefix(&default_root)
+                .map_err(|_| unreadable_location(artifact_uri))?;
             let root = relative_artifact_path(relative)?;
             let store = LocalArtifactStore::new(default_root).await?;
             Ok((Arc::new(store), root))
@@ -303,7 +358,9 @@ async fn open_run_artifact_root(
 }
 
 fn unreadable_location(artifact_uri: &str) -> Error {
-    Error::not_implemented(format!("this server cannot read artifacts at '{artifact_uri}'"))
+    Error::not_implemented(format!(
+        "this server cannot read artifacts at '{artifact_uri}'"
+    ))
 }
 
 /// Where a run's artifacts live, from its `artifact_uri`.
@@ -322,7 +379,9 @@ impl RunArtifactLocation {
     fn parse(artifact_uri: &str) -> Result<Self, Error> {
         // A query or fragment could cut a later parse of the path short (MLflow CVE-2024-1593 and kin).
         if artifact_uri.contains(['?', '#']) || artifact_uri.chars().any(char::is_control) {
-            return Err(Error::invalid_parameter(ferroflow_core::artifact_path::INVALID_PATH_MESSAGE));
+            return Err(Error::invalid_parameter(
+                ferroflow_core::artifact_path::INVALID_PATH_MESSAGE,
+            ));
         }
         let Some((scheme, rest)) = split_scheme(artifact_uri) else {
             return Ok(local_path(artifact_uri, false).map_or(Self::Unsupported, Self::Local));
@@ -330,7 +389,9 @@ impl RunArtifactLocation {
         match scheme.as_str() {
             "mlflow-artifacts" => {
                 let path = strip_authority(rest).map_or(rest, |(_, path)| path);
-                Ok(Self::Proxied(ArtifactPath::parse(path.trim_start_matches('/'))?))
+                Ok(Self::Proxied(ArtifactPath::parse(
+                    path.trim_start_matches('/'),
+                )?))
             }
             "http" | "https" => {
                 const ANCHOR: &str = "/api/2.0/mlflow-artifacts/artifacts/";
@@ -338,7 +399,9 @@ impl RunArtifactLocation {
                     return Ok(Self::Unsupported);
                 };
                 match path.split_once(ANCHOR) {
-                    Some(("", root)) => Ok(Self::Proxied(ArtifactPath::parse(root.trim_start_matches('/'))?)),
+                    Some(("", root)) => Ok(Self::Proxied(ArtifactPath::parse(
+                        root.trim_start_matches('/'),
+                    )?)),
                     _ => Ok(Self::Unsupported),
                 }
             }
@@ -353,10 +416,13 @@ impl RunArtifactLocation {
 fn split_scheme(uri: &str) -> Option<(String, &str)> {
     let (scheme, rest) = uri.split_once(':')?;
     let mut characters = scheme.chars();
-    let starts_with_letter = characters.next().is_some_and(|first| first.is_ascii_alphabetic());
+    let starts_with_letter = characters
+        .next()
+        .is_some_and(|first| first.is_ascii_alphabetic());
     let valid = starts_with_letter
         && scheme.len() >= 2
-        && characters.all(|character| character.is_ascii_alphanumeric() || "+-.".contains(character));
+        && characters
+            .all(|character| character.is_ascii_alphanumeric() || "+-.".contains(character));
     valid.then(|| (scheme.to_ascii_lowercase(), rest))
 }
 
@@ -380,7 +446,12 @@ fn local_path(location: &str, allow_relative: bool) -> Option<PathBuf> {
                 None => rest,
             };
             // `file:` URIs are percent-encoded (`Path.as_uri()`): decode them once.
-            PathBuf::from(percent_encoding::percent_decode_str(path).decode_utf8().ok()?.into_owned())
+            PathBuf::from(
+                percent_encoding::percent_decode_str(path)
+                    .decode_utf8()
+                    .ok()?
+                    .into_owned(),
+            )
         }
         Some(_) => return None,
         None => PathBuf::from(location),
@@ -401,7 +472,9 @@ fn relative_artifact_path(relative: &std::path::Path) -> Result<ArtifactPath, Er
         match component {
             Component::Normal(segment) => segments.push(segment.to_str().ok_or_else(invalid_path)?),
             Component::CurDir => {}
-            Component::ParentDir | Component::RootDir | Component::Prefix(_) => return Err(invalid_path()),
+            Component::ParentDir | Component::RootDir | Component::Prefix(_) => {
+                return Err(invalid_path())
+            }
         }
     }
     ArtifactPath::parse(&segments.join("/"))
@@ -429,12 +502,18 @@ fn attachment_response(path: &ArtifactPath, download: ArtifactDownload) -> Respo
     let file_name = path.file_name().unwrap_or("download");
     let mut response = Response::new(Body::from_stream(download.stream));
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(guess_mime_type(file_name)));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(guess_mime_type(file_name)),
+    );
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(download.size));
     let disposition = HeaderValue::from_str(&content_disposition(file_name))
         .unwrap_or_else(|_| HeaderValue::from_static("attachment"));
     headers.insert(header::CONTENT_DISPOSITION, disposition);
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     response
 }
 
@@ -477,7 +556,9 @@ fn guess_mime_type(file_name: &str) -> &'static str {
     if TEXT_EXTENSIONS.contains(&extension) {
         return "text/plain";
     }
-    mime_guess::from_path(file_name).first_raw().unwrap_or("application/octet-stream")
+    mime_guess::from_path(file_name)
+        .first_raw()
+        .unwrap_or("application/octet-stream")
 }
 
 /// RFC 6266 token characters: a name made only of these needs no quotes.
@@ -506,11 +587,20 @@ fn content_disposition(file_name: &str) -> String {
     if file_name.is_ascii() {
         return format!("attachment; filename={}", quote_header_value(file_name));
     }
-    let fallback: String =
-        file_name.chars().filter(|character| character.is_ascii() && !character.is_ascii_control()).collect();
-    let fallback = if fallback.is_empty() { "download".to_owned() } else { fallback };
+    let fallback: String = file_name
+        .chars()
+        .filter(|character| character.is_ascii() && !character.is_ascii_control())
+        .collect();
+    let fallback = if fallback.is_empty() {
+        "download".to_owned()
+    } else {
+        fallback
+    };
     let encoded = percent_encoding::utf8_percent_encode(file_name, FILENAME_STAR_ENCODE);
-    format!("attachment; filename={}; filename*=UTF-8''{encoded}", quote_header_value(&fallback))
+    format!(
+        "attachment; filename={}; filename*=UTF-8''{encoded}",
+        quote_header_value(&fallback)
+    )
 }
 
 fn quote_header_value(value: &str) -> String {
@@ -552,16 +642,27 @@ mod tests {
     impl Answer {
         fn json(&self) -> Value {
             serde_json::from_slice(&self.body).unwrap_or_else(|error| {
-                panic!("not JSON ({error}): {:?}", String::from_utf8_lossy(&self.body))
+                panic!(
+                    "not JSON ({error}): {:?}",
+                    String::from_utf8_lossy(&self.body)
+                )
             })
         }
 
         fn header(&self, name: header::HeaderName) -> &str {
-            self.headers.get(name).and_then(|value| value.to_str().ok()).unwrap_or("")
+            self.headers
+                .get(name)
+                .and_then(|value| value.to_str().ok())
+                .unwrap_or("")
         }
 
         fn assert_error(&self, status: StatusCode, error_code: &str) {
-            assert_eq!(self.status, status, "body {:?}", String::from_utf8_lossy(&self.body));
+            assert_eq!(
+                self.status,
+                status,
+                "body {:?}",
+                String::from_utf8_lossy(&self.body)
+            );
             assert_eq!(self.json()["error_code"], error_code);
             assert_eq!(self.header(header::CONTENT_TYPE), "application/json");
         }
@@ -574,21 +675,28 @@ mod tests {
         NotServed,
     }
 
-    async fn harness(serving: Serving, run_artifact_uri: impl FnOnce(&FsPath) -> String) -> Harness {
+    async fn harness(
+        serving: Serving,
+        run_artifact_uri: impl FnOnce(&FsPath) -> String,
+    ) -> Harness {
         let directory = tempfile::tempdir().unwrap();
         let base = directory.path().canonicalize().unwrap();
         std::fs::create_dir(base.join("outside")).unwrap();
         std::fs::write(base.join("outside/secret.txt"), b"secret").unwrap();
-        let (artifacts, default_artifact_root): (Option<Arc<dyn ArtifactStore>>, String) = match serving {
-            Serving::Served => {
-                let store = LocalArtifactStore::new(base.join("artifacts")).await.unwrap();
-                (Some(Arc::new(store)), "mlflow-artifacts:".to_owned())
-            }
-            Serving::NotServed => (None, format!("file://{}", base.join("mlruns").display())),
-        };
-        let tracking = ferroflow_store::SqliteStore::open(&base.join("mlflow.db"), &default_artifact_root)
-            .await
-            .unwrap();
+        let (artifacts, default_artifact_root): (Option<Arc<dyn ArtifactStore>>, String) =
+            match serving {
+                Serving::Served => {
+                    let store = LocalArtifactStore::new(base.join("artifacts"))
+                        .await
+                        .unwrap();
+                    (Some(Arc::new(store)), "mlflow-artifacts:".to_owned())
+                }
+                Serving::NotServed => (None, format!("file://{}", base.join("mlruns").display())),
+            };
+        let tracking =
+            ferroflow_store::SqliteStore::open(&base.join("mlflow.db"), &default_artifact_root)
+                .await
+                .unwrap();
         tracking
             .create_run(NewRun {
                 run_id: RUN_ID.to_owned(),
@@ -601,13 +709,22 @@ mod tests {
             })
             .await
             .unwrap();
-        let config = ServerConfig { serve_artifacts: artifacts.is_some(), default_artifact_root };
+        let config = ServerConfig {
+            serve_artifacts: artifacts.is_some(),
+            default_artifact_root,
+        };
         let state = AppState::new(Arc::new(tracking), artifacts, config, None);
-        Harness { directory, app: router().with_state(state) }
+        Harness {
+            directory,
+            app: router().with_state(state),
+        }
     }
 
     async fn served() -> Harness {
-        harness(Serving::Served, |_| format!("mlflow-artifacts:/0/{RUN_ID}/artifacts")).await
+        harness(Serving::Served, |_| {
+            format!("mlflow-artifacts:/0/{RUN_ID}/artifacts")
+        })
+        .await
     }
 
     impl Harness {
@@ -616,12 +733,20 @@ mod tests {
         }
 
         async fn send(&self, method: Method, uri: &str, body: impl Into<Body>) -> Answer {
-            let request = Request::builder().method(method).uri(uri).body(body.into()).unwrap();
+            let request = Request::builder()
+                .method(method)
+                .uri(uri)
+                .body(body.into())
+                .unwrap();
             let response = self.app.clone().oneshot(request).await.unwrap();
             let status = response.status();
             let headers = response.headers().clone();
             let body = response.into_body().collect().await.unwrap().to_bytes();
-            Answer { status, headers, body }
+            Answer {
+                status,
+                headers,
+                body,
+            }
         }
 
         async fn get(&self, uri: &str) -> Answer {
@@ -654,9 +779,15 @@ mod tests {
         }
 
         fn assert_outside_untouched(&self) {
-            assert_eq!(std::fs::read(self.base().join("outside/secret.txt")).unwrap(), b"secret");
-            let outside: Vec<String> =
-                self.tree().into_iter().filter(|name| name.starts_with("outside")).collect();
+            assert_eq!(
+                std::fs::read(self.base().join("outside/secret.txt")).unwrap(),
+                b"secret"
+            );
+            let outside: Vec<String> = self
+                .tree()
+                .into_iter()
+                .filter(|name| name.starts_with("outside"))
+                .collect();
             assert_eq!(outside, ["outside", "outside/secret.txt"]);
         }
     }
@@ -668,38 +799,72 @@ mod tests {
             let uri = format!("{prefix}/mlflow-artifacts/artifacts/0/{RUN_ID}/artifacts/dir/a.txt");
             let upload = harness.put(&uri, b"hello").await;
             assert_eq!(upload.status, StatusCode::OK);
-            assert!(upload.body.is_empty(), "MLflow answers an upload with an empty body");
+            assert!(
+                upload.body.is_empty(),
+                "MLflow answers an upload with an empty body"
+            );
 
             let download = harness.get(&uri).await;
             assert_eq!(download.status, StatusCode::OK);
             assert_eq!(&download.body[..], b"hello");
             assert_eq!(download.header(header::CONTENT_TYPE), "text/plain");
             assert_eq!(download.header(header::CONTENT_LENGTH), "5");
-            assert_eq!(download.header(header::CONTENT_DISPOSITION), "attachment; filename=a.txt");
+            assert_eq!(
+                download.header(header::CONTENT_DISPOSITION),
+                "attachment; filename=a.txt"
+            );
             assert_eq!(download.header(header::X_CONTENT_TYPE_OPTIONS), "nosniff");
         }
-        let on_disk = harness.base().join(format!("artifacts/0/{RUN_ID}/artifacts/dir/a.txt"));
+        let on_disk = harness
+            .base()
+            .join(format!("artifacts/0/{RUN_ID}/artifacts/dir/a.txt"));
         assert_eq!(std::fs::read(on_disk).unwrap(), b"hello");
     }
 
     #[tokio::test]
     async fn upload_overwrites_and_decodes_the_path_once() {
         let harness = served().await;
-        assert_eq!(harness.put(&format!("{PROXIED}/d/a%20b.bin"), b"one").await.status, StatusCode::OK);
-        assert_eq!(harness.put(&format!("{PROXIED}/d/a%20b.bin"), b"two").await.status, StatusCode::OK);
+        assert_eq!(
+            harness
+                .put(&format!("{PROXIED}/d/a%20b.bin"), b"one")
+                .await
+                .status,
+            StatusCode::OK
+        );
+        assert_eq!(
+            harness
+                .put(&format!("{PROXIED}/d/a%20b.bin"), b"two")
+                .await
+                .status,
+            StatusCode::OK
+        );
         let download = harness.get(&format!("{PROXIED}/d/a%20b.bin")).await;
         assert_eq!(&download.body[..], b"two");
-        assert_eq!(download.header(header::CONTENT_TYPE), "application/octet-stream");
-        assert_eq!(download.header(header::CONTENT_DISPOSITION), "attachment; filename=\"a b.bin\"");
-        assert_eq!(std::fs::read(harness.base().join("artifacts/d/a b.bin")).unwrap(), b"two");
+        assert_eq!(
+            download.header(header::CONTENT_TYPE),
+            "application/octet-stream"
+        );
+        assert_eq!(
+            download.header(header::CONTENT_DISPOSITION),
+            "attachment; filename=\"a b.bin\""
+        );
+        assert_eq!(
+            std::fs::read(harness.base().join("artifacts/d/a b.bin")).unwrap(),
+            b"two"
+        );
     }
 
     #[tokio::test]
     async fn download_of_a_missing_file_is_404() {
         let harness = served().await;
-        let answer = harness.get(&format!("{PROXIED}/0/{RUN_ID}/artifacts/model")).await;
+        let answer = harness
+            .get(&format!("{PROXIED}/0/{RUN_ID}/artifacts/model"))
+            .await;
         answer.assert_error(StatusCode::NOT_FOUND, "RESOURCE_DOES_NOT_EXIST");
-        assert_eq!(answer.json()["message"], format!("No such artifact: '0/{RUN_ID}/artifacts/model'"));
+        assert_eq!(
+            answer.json()["message"],
+            format!("No such artifact: '0/{RUN_ID}/artifacts/model'")
+        );
     }
 
     #[tokio::test]
@@ -708,7 +873,10 @@ mod tests {
         harness.put(&format!("{PROXIED}/model/MLmodel"), b"m").await;
         let answer = harness.get(&format!("{PROXIED}/model")).await;
         answer.assert_error(StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE");
-        assert_eq!(answer.json()["message"], "Artifact path refers to a directory, not a file: 'model'");
+        assert_eq!(
+            answer.json()["message"],
+            "Artifact path refers to a directory, not a file: 'model'"
+        );
     }
 
     #[tokio::test]
@@ -717,15 +885,22 @@ mod tests {
         let answer = harness.put(&format!("{PROXIED}/dir/"), b"x").await;
         answer.assert_error(StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE");
         assert_eq!(answer.json()["message"], FILENAME_REQUIRED);
-        assert_eq!(harness.tree(), ["artifacts", "outside", "outside/secret.txt"]);
+        assert_eq!(
+            harness.tree(),
+            ["artifacts", "outside", "outside/secret.txt"]
+        );
     }
 
     #[tokio::test]
     async fn listing_gives_basenames_and_empty_for_files_or_missing_directories() {
         let harness = served().await;
         let run_root = format!("0/{RUN_ID}/artifacts");
-        harness.put(&format!("{PROXIED}/{run_root}/model/MLmodel"), b"12345").await;
-        harness.put(&format!("{PROXIED}/{run_root}/a.txt"), b"a").await;
+        harness
+            .put(&format!("{PROXIED}/{run_root}/model/MLmodel"), b"12345")
+            .await;
+        harness
+            .put(&format!("{PROXIED}/{run_root}/a.txt"), b"a")
+            .await;
 
         let listing = harness.get(&format!("{PROXIED}?path={run_root}")).await;
         assert_eq!(listing.status, StatusCode::OK);
@@ -736,16 +911,27 @@ mod tests {
                 {"path": "model", "is_dir": true},
             ]})
         );
-        let nested =
-            harness.get(&format!("/ajax-api/2.0/mlflow-artifacts/artifacts?path={run_root}/model")).await;
-        assert_eq!(nested.json(), json!({"files": [{"path": "MLmodel", "is_dir": false, "file_size": 5}]}));
+        let nested = harness
+            .get(&format!(
+                "/ajax-api/2.0/mlflow-artifacts/artifacts?path={run_root}/model"
+            ))
+            .await;
+        assert_eq!(
+            nested.json(),
+            json!({"files": [{"path": "MLmodel", "is_dir": false, "file_size": 5}]})
+        );
         let root = harness.get(PROXIED).await;
-        assert_eq!(root.json(), json!({"files": [{"path": "0", "is_dir": true}]}));
+        assert_eq!(
+            root.json(),
+            json!({"files": [{"path": "0", "is_dir": true}]})
+        );
         let empty_path = harness.get(&format!("{PROXIED}?path=")).await;
         assert_eq!(empty_path.json(), root.json());
-        for shape in
-            [format!("{run_root}/a.txt"), format!("{run_root}/missing"), format!("{run_root}/model/")]
-        {
+        for shape in [
+            format!("{run_root}/a.txt"),
+            format!("{run_root}/missing"),
+            format!("{run_root}/model/"),
+        ] {
             let answer = harness.get(&format!("{PROXIED}?path={shape}")).await;
             assert_eq!(answer.status, StatusCode::OK, "{shape}");
             if shape.ends_with('/') {
@@ -759,16 +945,28 @@ mod tests {
     #[tokio::test]
     async fn delete_removes_files_and_directories() {
         let harness = served().await;
-        harness.put(&format!("{PROXIED}/d/model/MLmodel"), b"m").await;
+        harness
+            .put(&format!("{PROXIED}/d/model/MLmodel"), b"m")
+            .await;
         harness.put(&format!("{PROXIED}/d/keep.txt"), b"k").await;
-        let answer = harness.send(Method::DELETE, &format!("{PROXIED}/d/model"), Body::empty()).await;
+        let answer = harness
+            .send(Method::DELETE, &format!("{PROXIED}/d/model"), Body::empty())
+            .await;
         assert_eq!(answer.status, StatusCode::OK);
         assert_eq!(answer.json(), json!({}));
-        let missing = harness.send(Method::DELETE, &format!("{PROXIED}/d/never"), Body::empty()).await;
+        let missing = harness
+            .send(Method::DELETE, &format!("{PROXIED}/d/never"), Body::empty())
+            .await;
         assert_eq!(missing.status, StatusCode::OK);
         assert_eq!(
             harness.tree(),
-            ["artifacts", "artifacts/d", "artifacts/d/keep.txt", "outside", "outside/secret.txt"]
+            [
+                "artifacts",
+                "artifacts/d",
+                "artifacts/d/keep.txt",
+                "outside",
+                "outside/secret.txt"
+            ]
         );
     }
 
@@ -804,13 +1002,21 @@ mod tests {
             "%FF%FE",
         ];
         for attack in attacks {
-            for prefix in ["/api/2.0/mlflow-artifacts/artifacts", "/ajax-api/2.0/mlflow-artifacts/artifacts"]
-            {
+            for prefix in [
+                "/api/2.0/mlflow-artifacts/artifacts",
+                "/ajax-api/2.0/mlflow-artifacts/artifacts",
+            ] {
                 let uri = format!("{prefix}/{attack}");
                 for method in [Method::GET, Method::PUT, Method::DELETE] {
-                    let answer = harness.send(method.clone(), &uri, Body::from("pwned")).await;
+                    let answer = harness
+                        .send(method.clone(), &uri, Body::from("pwned"))
+                        .await;
                     assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{method} {uri}");
-                    assert_eq!(answer.json()["error_code"], "INVALID_PARAMETER_VALUE", "{method} {uri}");
+                    assert_eq!(
+                        answer.json()["error_code"],
+                        "INVALID_PARAMETER_VALUE",
+                        "{method} {uri}"
+                    );
                     assert_eq!(answer.json()["message"], "Invalid path", "{method} {uri}");
                 }
             }
@@ -819,24 +1025,41 @@ mod tests {
                 let answer = harness.send(Method::POST, &uri, Body::from("{}")).await;
                 answer.assert_error(StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE");
             }
-            let presigned = harness.get(&format!("/api/2.0/mlflow-artifacts/presigned/{attack}")).await;
+            let presigned = harness
+                .get(&format!("/api/2.0/mlflow-artifacts/presigned/{attack}"))
+                .await;
             presigned.assert_error(StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE");
         }
-        assert_eq!(harness.tree(), ["artifacts", "outside", "outside/secret.txt"]);
+        assert_eq!(
+            harness.tree(),
+            ["artifacts", "outside", "outside/secret.txt"]
+        );
     }
 
     #[tokio::test]
     async fn traversal_in_list_queries_is_refused() {
         let harness = served().await;
-        for attack in
-            ["..", "../outside", "%2e%2e", "%252e%252e%252f", "/etc", "..%5Coutside", "a%2500", "C:%5C"]
-        {
+        for attack in [
+            "..",
+            "../outside",
+            "%2e%2e",
+            "%252e%252e%252f",
+            "/etc",
+            "..%5Coutside",
+            "a%2500",
+            "C:%5C",
+        ] {
             let answer = harness.get(&format!("{PROXIED}?path={attack}")).await;
             answer.assert_error(StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE");
-            let answer =
-                harness.get(&format!("/api/2.0/mlflow/artifacts/list?run_id={RUN_ID}&path={attack}")).await;
+            let answer = harness
+                .get(&format!(
+                    "/api/2.0/mlflow/artifacts/list?run_id={RUN_ID}&path={attack}"
+                ))
+                .await;
             answer.assert_error(StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE");
-            let answer = harness.get(&format!("/get-artifact?run_uuid={RUN_ID}&path={attack}")).await;
+            let answer = harness
+                .get(&format!("/get-artifact?run_uuid={RUN_ID}&path={attack}"))
+                .await;
             answer.assert_error(StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE");
         }
         harness.assert_outside_untouched();
@@ -846,13 +1069,24 @@ mod tests {
     #[tokio::test]
     async fn symlinks_out_of_the_root_are_refused() {
         let harness = served().await;
-        std::os::unix::fs::symlink(harness.base().join("outside"), harness.base().join("artifacts/link"))
-            .unwrap();
+        std::os::unix::fs::symlink(
+            harness.base().join("outside"),
+            harness.base().join("artifacts/link"),
+        )
+        .unwrap();
         let download = harness.get(&format!("{PROXIED}/link/secret.txt")).await;
         download.assert_error(StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE");
-        let upload = harness.put(&format!("{PROXIED}/link/planted.txt"), b"x").await;
+        let upload = harness
+            .put(&format!("{PROXIED}/link/planted.txt"), b"x")
+            .await;
         upload.assert_error(StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE");
-        let delete = harness.send(Method::DELETE, &format!("{PROXIED}/link/secret.txt"), Body::empty()).await;
+        let delete = harness
+            .send(
+                Method::DELETE,
+                &format!("{PROXIED}/link/secret.txt"),
+                Body::empty(),
+            )
+            .await;
         delete.assert_error(StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE");
         let listing = harness.get(&format!("{PROXIED}?path=link")).await;
         listing.assert_error(StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE");
@@ -864,34 +1098,57 @@ mod tests {
         let harness = served().await;
         for route in ["mpu/create", "mpu/complete", "mpu/abort"] {
             let uri = format!("/api/2.0/mlflow-artifacts/{route}/0/{RUN_ID}/artifacts/big.bin");
-            let answer = harness.send(Method::POST, &uri, Body::from(r#"{"path": "big.bin"}"#)).await;
+            let answer = harness
+                .send(Method::POST, &uri, Body::from(r#"{"path": "big.bin"}"#))
+                .await;
             answer.assert_error(StatusCode::NOT_IMPLEMENTED, "NOT_IMPLEMENTED");
             assert_eq!(answer.json()["message"], MULTIPART_UPLOAD_UNSUPPORTED);
         }
-        let answer = harness.get("/ajax-api/2.0/mlflow-artifacts/presigned/a.bin").await;
+        let answer = harness
+            .get("/ajax-api/2.0/mlflow-artifacts/presigned/a.bin")
+            .await;
         answer.assert_error(StatusCode::NOT_IMPLEMENTED, "NOT_IMPLEMENTED");
         assert_eq!(answer.json()["message"], MULTIPART_DOWNLOAD_UNSUPPORTED);
     }
 
     #[tokio::test]
     async fn proxied_routes_answer_503_text_when_artifacts_are_not_served() {
-        let harness = harness(Serving::NotServed, |_| "s3://bucket/0/run/artifacts".to_owned()).await;
+        let harness = harness(Serving::NotServed, |_| {
+            "s3://bucket/0/run/artifacts".to_owned()
+        })
+        .await;
         let requests = [
             (Method::GET, format!("{PROXIED}/a.txt")),
             (Method::PUT, format!("{PROXIED}/a.txt")),
             (Method::DELETE, format!("{PROXIED}/a.txt")),
             (Method::GET, format!("{PROXIED}?path=a")),
             (Method::GET, format!("{PROXIED}/../traversal/still/503")),
-            (Method::POST, "/api/2.0/mlflow-artifacts/mpu/create/a.txt".to_owned()),
-            (Method::GET, "/ajax-api/2.0/mlflow-artifacts/presigned/a.txt".to_owned()),
+            (
+                Method::POST,
+                "/api/2.0/mlflow-artifacts/mpu/create/a.txt".to_owned(),
+            ),
+            (
+                Method::GET,
+                "/ajax-api/2.0/mlflow-artifacts/presigned/a.txt".to_owned(),
+            ),
         ];
         for (method, uri) in requests {
             let answer = harness.send(method.clone(), &uri, Body::from("x")).await;
-            assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE, "{method} {uri}");
-            assert_eq!(answer.header(header::CONTENT_TYPE), "text/plain; charset=utf-8");
+            assert_eq!(
+                answer.status,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "{method} {uri}"
+            );
+            assert_eq!(
+                answer.header(header::CONTENT_TYPE),
+                "text/plain; charset=utf-8"
+            );
             let text = String::from_utf8(answer.body.to_vec()).unwrap();
             assert!(text.contains("--no-serve-artifacts"), "{text}");
-            assert!(!text.contains("traversal"), "the request path is never echoed: {text}");
+            assert!(
+                !text.contains("traversal"),
+                "the request path is never echoed: {text}"
+            );
         }
         let text = harness.get(&format!("{PROXIED}/a.txt")).await.body;
         assert_eq!(
@@ -906,12 +1163,18 @@ mod tests {
     async fn tracking_listing_gives_run_relative_paths() {
         let harness = served().await;
         let run_root = format!("{PROXIED}/0/{RUN_ID}/artifacts");
-        harness.put(&format!("{run_root}/model/MLmodel"), b"12345").await;
-        harness.put(&format!("{run_root}/model/sub/x.bin"), b"xy").await;
+        harness
+            .put(&format!("{run_root}/model/MLmodel"), b"12345")
+            .await;
+        harness
+            .put(&format!("{run_root}/model/sub/x.bin"), b"xy")
+            .await;
         harness.put(&format!("{run_root}/a.txt"), b"a").await;
         let root_uri = format!("mlflow-artifacts:/0/{RUN_ID}/artifacts");
 
-        let top = harness.get(&format!("/api/2.0/mlflow/artifacts/list?run_id={RUN_ID}")).await;
+        let top = harness
+            .get(&format!("/api/2.0/mlflow/artifacts/list?run_id={RUN_ID}"))
+            .await;
         assert_eq!(top.status, StatusCode::OK);
         assert_eq!(
             top.json(),
@@ -920,8 +1183,11 @@ mod tests {
                 {"path": "model", "is_dir": true},
             ]})
         );
-        let nested =
-            harness.get(&format!("/ajax-api/2.0/mlflow/artifacts/list?run_uuid={RUN_ID}&path=model")).await;
+        let nested = harness
+            .get(&format!(
+                "/ajax-api/2.0/mlflow/artifacts/list?run_uuid={RUN_ID}&path=model"
+            ))
+            .await;
         assert_eq!(
             nested.json(),
             json!({"root_uri": root_uri, "files": [
@@ -929,37 +1195,69 @@ mod tests {
                 {"path": "model/sub", "is_dir": true},
             ]})
         );
-        let file = harness.get(&format!("/api/2.0/mlflow/artifacts/list?run_id={RUN_ID}&path=a.txt")).await;
+        let file = harness
+            .get(&format!(
+                "/api/2.0/mlflow/artifacts/list?run_id={RUN_ID}&path=a.txt"
+            ))
+            .await;
         assert_eq!(file.json(), json!({"root_uri": root_uri}));
-        let token =
-            harness.get(&format!("/api/2.0/mlflow/artifacts/list?run_id={RUN_ID}&page_token=abc")).await;
-        assert_eq!(token.json(), top.json(), "a page token is ignored: there is one page");
+        let token = harness
+            .get(&format!(
+                "/api/2.0/mlflow/artifacts/list?run_id={RUN_ID}&page_token=abc"
+            ))
+            .await;
+        assert_eq!(
+            token.json(),
+            top.json(),
+            "a page token is ignored: there is one page"
+        );
     }
 
     #[tokio::test]
     async fn tracking_listing_errors() {
         let harness = served().await;
-        let missing_run =
-            harness.get("/api/2.0/mlflow/artifacts/list?run_id=ffffffffffffffffffffffffffffffff").await;
+        let missing_run = harness
+            .get("/api/2.0/mlflow/artifacts/list?run_id=ffffffffffffffffffffffffffffffff")
+            .await;
         missing_run.assert_error(StatusCode::NOT_FOUND, "RESOURCE_DOES_NOT_EXIST");
-        assert_eq!(missing_run.json()["message"], "Run with id=ffffffffffffffffffffffffffffffff not found");
+        assert_eq!(
+            missing_run.json()["message"],
+            "Run with id=ffffffffffffffffffffffffffffffff not found"
+        );
         let no_run_id = harness.get("/api/2.0/mlflow/artifacts/list?path=a").await;
         no_run_id.assert_error(StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE");
-        assert_eq!(no_run_id.json()["message"], "Missing value for required parameter 'run_id'.");
+        assert_eq!(
+            no_run_id.json()["message"],
+            "Missing value for required parameter 'run_id'."
+        );
     }
 
     #[tokio::test]
     async fn get_artifact_downloads_a_run_file() {
         let harness = served().await;
-        harness.put(&format!("{PROXIED}/0/{RUN_ID}/artifacts/model/MLmodel"), b"flavors: {}").await;
-        let answer = harness.get(&format!("/get-artifact?path=model/MLmodel&run_uuid={RUN_ID}")).await;
+        harness
+            .put(
+                &format!("{PROXIED}/0/{RUN_ID}/artifacts/model/MLmodel"),
+                b"flavors: {}",
+            )
+            .await;
+        let answer = harness
+            .get(&format!(
+                "/get-artifact?path=model/MLmodel&run_uuid={RUN_ID}"
+            ))
+            .await;
         assert_eq!(answer.status, StatusCode::OK);
         assert_eq!(&answer.body[..], b"flavors: {}");
         assert_eq!(answer.header(header::CONTENT_TYPE), "text/plain");
-        assert_eq!(answer.header(header::CONTENT_DISPOSITION), "attachment; filename=MLmodel");
+        assert_eq!(
+            answer.header(header::CONTENT_DISPOSITION),
+            "attachment; filename=MLmodel"
+        );
         assert_eq!(answer.header(header::X_CONTENT_TYPE_OPTIONS), "nosniff");
 
-        let missing = harness.get(&format!("/get-artifact?path=nope.txt&run_id={RUN_ID}")).await;
+        let missing = harness
+            .get(&format!("/get-artifact?path=nope.txt&run_id={RUN_ID}"))
+            .await;
         missing.assert_error(StatusCode::NOT_FOUND, "RESOURCE_DOES_NOT_EXIST");
         let no_path = harness.get(&format!("/get-artifact?run_id={RUN_ID}")).await;
         no_path.assert_error(StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE");
@@ -975,26 +1273,49 @@ mod tests {
         std::fs::create_dir_all(run_directory.join("model")).unwrap();
         std::fs::write(run_directory.join("model/MLmodel"), b"m").unwrap();
 
-        let listing = harness.get(&format!("/api/2.0/mlflow/artifacts/list?run_id={RUN_ID}")).await;
+        let listing = harness
+            .get(&format!("/api/2.0/mlflow/artifacts/list?run_id={RUN_ID}"))
+            .await;
         assert_eq!(listing.status, StatusCode::OK, "{:?}", listing.json());
-        assert_eq!(listing.json()["files"], json!([{"path": "model", "is_dir": true}]));
-        let download = harness.get(&format!("/get-artifact?path=model/MLmodel&run_id={RUN_ID}")).await;
+        assert_eq!(
+            listing.json()["files"],
+            json!([{"path": "model", "is_dir": true}])
+        );
+        let download = harness
+            .get(&format!("/get-artifact?path=model/MLmodel&run_id={RUN_ID}"))
+            .await;
         assert_eq!(&download.body[..], b"m");
     }
 
     #[tokio::test]
     async fn run_roots_that_leave_the_default_root_are_not_read() {
         let cases: [(fn(&FsPath) -> String, StatusCode); 4] = [
-            (|base| format!("{}/outside", base.display()), StatusCode::NOT_IMPLEMENTED),
-            (|base| format!("file://{}/mlruns/../outside", base.display()), StatusCode::BAD_REQUEST),
-            (|_| "s3://bucket/0/run/artifacts".to_owned(), StatusCode::NOT_IMPLEMENTED),
-            (|_| "file://evil-host/etc".to_owned(), StatusCode::NOT_IMPLEMENTED),
+            (
+                |base| format!("{}/outside", base.display()),
+                StatusCode::NOT_IMPLEMENTED,
+            ),
+            (
+                |base| format!("file://{}/mlruns/../outside", base.display()),
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                |_| "s3://bucket/0/run/artifacts".to_owned(),
+                StatusCode::NOT_IMPLEMENTED,
+            ),
+            (
+                |_| "file://evil-host/etc".to_owned(),
+                StatusCode::NOT_IMPLEMENTED,
+            ),
         ];
         for (artifact_uri, status) in cases {
             let harness = harness(Serving::NotServed, artifact_uri).await;
-            let listing = harness.get(&format!("/api/2.0/mlflow/artifacts/list?run_id={RUN_ID}")).await;
+            let listing = harness
+                .get(&format!("/api/2.0/mlflow/artifacts/list?run_id={RUN_ID}"))
+                .await;
             assert_eq!(listing.status, status, "{:?}", listing.json());
-            let download = harness.get(&format!("/get-artifact?path=secret.txt&run_id={RUN_ID}")).await;
+            let download = harness
+                .get(&format!("/get-artifact?path=secret.txt&run_id={RUN_ID}"))
+                .await;
             assert_eq!(download.status, status, "{:?}", download.json());
             harness.assert_outside_untouched();
         }
@@ -1002,10 +1323,17 @@ mod tests {
 
     #[tokio::test]
     async fn proxied_run_roots_with_traversal_are_refused() {
-        let harness = harness(Serving::Served, |_| "mlflow-artifacts:/../outside".to_owned()).await;
-        let listing = harness.get(&format!("/api/2.0/mlflow/artifacts/list?run_id={RUN_ID}")).await;
+        let harness = harness(Serving::Served, |_| {
+            "mlflow-artifacts:/../outside".to_owned()
+        })
+        .await;
+        let listing = harness
+            .get(&format!("/api/2.0/mlflow/artifacts/list?run_id={RUN_ID}"))
+            .await;
         listing.assert_error(StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE");
-        let download = harness.get(&format!("/get-artifact?path=secret.txt&run_id={RUN_ID}")).await;
+        let download = harness
+            .get(&format!("/get-artifact?path=secret.txt&run_id={RUN_ID}"))
+            .await;
         download.assert_error(StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE");
     }
 
@@ -1016,22 +1344,44 @@ mod tests {
 
     #[test]
     fn run_artifact_locations() {
-        let proxied = |path: &str| Ok(RunArtifactLocation::Proxied(ArtifactPath::parse(path).unwrap()));
+        let proxied = |path: &str| {
+            Ok(RunArtifactLocation::Proxied(
+                ArtifactPath::parse(path).unwrap(),
+            ))
+        };
         let local = |path: &str| Ok(RunArtifactLocation::Local(PathBuf::from(path)));
         let unsupported = Ok(RunArtifactLocation::Unsupported);
-        check_location("mlflow-artifacts:/1/run/artifacts", proxied("1/run/artifacts"));
-        check_location("mlflow-artifacts:1/run/artifacts", proxied("1/run/artifacts"));
-        check_location("mlflow-artifacts://host:5000/1/run/artifacts", proxied("1/run/artifacts"));
+        check_location(
+            "mlflow-artifacts:/1/run/artifacts",
+            proxied("1/run/artifacts"),
+        );
+        check_location(
+            "mlflow-artifacts:1/run/artifacts",
+            proxied("1/run/artifacts"),
+        );
+        check_location(
+            "mlflow-artifacts://host:5000/1/run/artifacts",
+            proxied("1/run/artifacts"),
+        );
         check_location("MLFLOW-ARTIFACTS:/1", proxied("1"));
         check_location("mlflow-artifacts:", proxied(""));
         check_location(
             "http://host/api/2.0/mlflow-artifacts/artifacts/1/run/artifacts",
             proxied("1/run/artifacts"),
         );
-        check_location("https://host:443/api/2.0/mlflow-artifacts/artifacts/1", proxied("1"));
-        check_location("http://host/prefix/api/2.0/mlflow-artifacts/artifacts/1", unsupported.clone());
+        check_location(
+            "https://host:443/api/2.0/mlflow-artifacts/artifacts/1",
+            proxied("1"),
+        );
+        check_location(
+            "http://host/prefix/api/2.0/mlflow-artifacts/artifacts/1",
+            unsupported.clone(),
+        );
         check_location("http://host/other", unsupported.clone());
-        check_location("file:///data/mlruns/1/run/artifacts", local("/data/mlruns/1/run/artifacts"));
+        check_location(
+            "file:///data/mlruns/1/run/artifacts",
+            local("/data/mlruns/1/run/artifacts"),
+        );
         check_location("file://localhost/data/a%20b", local("/data/a b"));
         check_location("file:/data/mlruns", local("/data/mlruns"));
         check_location("/data/mlruns/1", local("/data/mlruns/1"));
@@ -1043,7 +1393,10 @@ mod tests {
         // Security case 6 and 7: traversal, queries and fragments in stored URIs.
         check_location("mlflow-artifacts:/../../etc", Err(()));
         check_location("mlflow-artifacts://host/..%2f..%2fetc", Err(()));
-        check_location("http://host/api/2.0/mlflow-artifacts/artifacts/../../etc", Err(()));
+        check_location(
+            "http://host/api/2.0/mlflow-artifacts/artifacts/../../etc",
+            Err(()),
+        );
         check_location("http:///#/../../etc/", Err(()));
         check_location("mlflow-artifacts:/1?x=/../..", Err(()));
         check_location("mlflow-artifacts:/1\0", Err(()));
@@ -1070,8 +1423,14 @@ mod tests {
     #[test]
     fn content_disposition_follows_mlflow() {
         assert_eq!(content_disposition("a.txt"), "attachment; filename=a.txt");
-        assert_eq!(content_disposition("a b.txt"), "attachment; filename=\"a b.txt\"");
-        assert_eq!(content_disposition("q\"x\\.txt"), "attachment; filename=\"q\\\"x\\\\.txt\"");
+        assert_eq!(
+            content_disposition("a b.txt"),
+            "attachment; filename=\"a b.txt\""
+        );
+        assert_eq!(
+            content_disposition("q\"x\\.txt"),
+            "attachment; filename=\"q\\\"x\\\\.txt\""
+        );
         assert_eq!(
             content_disposition("naïve.txt"),
             "attachment; filename=nave.txt; filename*=UTF-8''na%C3%AFve.txt"

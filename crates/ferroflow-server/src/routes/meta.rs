@@ -14,7 +14,10 @@ pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
         Ok(()) => (StatusCode::OK, "OK"),
         Err(error) => {
             tracing::warn!(%error, "health check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, "metadata store unavailable")
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "metadata store unavailable",
+            )
         }
     }
 }

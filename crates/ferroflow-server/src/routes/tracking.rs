@@ -3,12 +3,12 @@
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{read_message, MlflowRequest};
-use axum::extract::Request;
-use ferroflow_core::validation;
 use crate::state::AppState;
+use axum::extract::Request;
 use axum::extract::State;
 use axum::routing::{get, post, MethodRouter};
 use axum::Json;
+use ferroflow_core::validation;
 use ferroflow_proto::tracking::*;
 
 macro_rules! endpoints {
@@ -74,8 +74,14 @@ pub fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
         ("/experiments/restore", post(restore_experiment)),
         ("/experiments/update", post(update_experiment)),
         ("/experiments/set-experiment-tag", post(set_experiment_tag)),
-        ("/experiments/delete-experiment-tag", post(delete_experiment_tag)),
-        ("/experiments/search", post(search_experiments).get(search_experiments)),
+        (
+            "/experiments/delete-experiment-tag",
+            post(delete_experiment_tag),
+        ),
+        (
+            "/experiments/search",
+            post(search_experiments).get(search_experiments),
+        ),
         ("/runs/create", post(create_run)),
         ("/runs/get", get(get_run)),
         ("/runs/update", post(update_run)),
@@ -90,7 +96,10 @@ pub fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
         ("/runs/outputs", post(log_outputs)),
         ("/runs/search", post(search_runs).get(search_runs)),
         ("/metrics/get-history", get(get_metric_history)),
-        ("/metrics/get-history-bulk-interval", get(get_metric_history_bulk_interval)),
+        (
+            "/metrics/get-history-bulk-interval",
+            get(get_metric_history_bulk_interval),
+        ),
     ]
 }
 

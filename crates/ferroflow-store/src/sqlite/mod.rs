@@ -3,7 +3,9 @@
 
 mod tracking;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 use sqlx::Row;
 use std::path::Path;
 use std::str::FromStr;
@@ -48,17 +50,26 @@ impl SqliteStore {
         let display = path.display().to_string();
         let in_memory = display == ":memory:";
         let options = if in_memory {
-            SqliteConnectOptions::from_str("sqlite::memory:")
-                .map_err(|source| SqliteOpenError::Connect { path: display.clone(), source })?
+            SqliteConnectOptions::from_str("sqlite::memory:").map_err(|source| {
+                SqliteOpenError::Connect {
+                    path: display.clone(),
+                    source,
+                }
+            })?
         } else {
-            SqliteConnectOptions::new().filename(path).create_if_missing(true)
+            SqliteConnectOptions::new()
+                .filename(path)
+                .create_if_missing(true)
         };
         let options = options
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(30))
             .foreign_keys(true);
-        let connect_error = |source| SqliteOpenError::Connect { path: display.clone(), source };
+        let connect_error = |source| SqliteOpenError::Connect {
+            path: display.clone(),
+            source,
+        };
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(if in_memory { 1 } else { 0 })
@@ -77,21 +88,36 @@ impl SqliteStore {
                 .await
                 .map_err(connect_error)?
         };
-        Ok(Self { writer, readers, default_artifact_root: default_artifact_root.to_owned() })
+        Ok(Self {
+            writer,
+            readers,
+            default_artifact_root: default_artifact_root.to_owned(),
+        })
     }
 }
 
 /// Creates the schema in an empty database, or checks the revision of an existing one. A database at any
 /// other revision is refused and left untouched.
-async fn migrate(pool: &SqlitePool, path: &str, default_artifact_root: &str) -> Result<(), SqliteOpenError> {
-    let migrate_error = |source| SqliteOpenError::Migrate { path: path.to_owned(), source };
-    let table_count: i64 = sqlx::query_scalar("SELECT count(*) FROM sqlite_master WHERE type = 'table'")
-        .fetch_one(pool)
-        .await
-        .map_err(migrate_error)?;
+async fn migrate(
+    pool: &SqlitePool,
+    path: &str,
+    default_artifact_root: &str,
+) -> Result<(), SqliteOpenError> {
+    let migrate_error = |source| SqliteOpenError::Migrate {
+        path: path.to_owned(),
+        source,
+    };
+    let table_count: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM sqlite_master WHERE type = 'table'")
+            .fetch_one(pool)
+            .await
+            .map_err(migrate_error)?;
     if table_count == 0 {
         let mut transaction = pool.begin().await.map_err(migrate_error)?;
-        sqlx::raw_sql(SCHEMA).execute(&mut *transaction).await.map_err(migrate_error)?;
+        sqlx::raw_sql(SCHEMA)
+            .execute(&mut *transaction)
+            .await
+            .map_err(migrate_error)?;
         sqlx::query("INSERT INTO alembic_version (version_num) VALUES (?)")
             .bind(SCHEMA_REVISION)
             .execute(&mut *transaction)
@@ -106,22 +132,35 @@ async fn migrate(pool: &SqlitePool, path: &str, default_artifact_root: &str) -> 
         .await
         .map_err(migrate_error)?;
         if has_alembic == 0 {
-            return Err(SqliteOpenError::NotMlflow { path: path.to_owned() });
+            return Err(SqliteOpenError::NotMlflow {
+                path: path.to_owned(),
+            });
         }
         let rows = sqlx::query("SELECT version_num FROM alembic_version")
             .fetch_all(pool)
             .await
             .map_err(migrate_error)?;
-        let found: Vec<String> = rows.iter().filter_map(|row| row.try_get::<String, _>(0).ok()).collect();
+        let found: Vec<String> = rows
+            .iter()
+            .filter_map(|row| row.try_get::<String, _>(0).ok())
+            .collect();
         if found.as_slice() != [SCHEMA_REVISION] {
-            return Err(SqliteOpenError::UnknownRevision { path: path.to_owned(), found: found.join(",") });
+            return Err(SqliteOpenError::UnknownRevision {
+                path: path.to_owned(),
+                found: found.join(","),
+            });
         }
     }
-    ensure_default_experiment(pool, default_artifact_root).await.map_err(migrate_error)
+    ensure_default_experiment(pool, default_artifact_root)
+        .await
+        .map_err(migrate_error)
 }
 
 /// MLflow's clients and UI expect experiment 0, "Default"; MLflow adds it when missing.
-async fn ensure_default_experiment(pool: &SqlitePool, default_artifact_root: &str) -> Result<(), sqlx::Error> {
+async fn ensure_default_experiment(
+    pool: &SqlitePool,
+    default_artifact_root: &str,
+) -> Result<(), sqlx::Error> {
     let now = ferroflow_core::ids::now_millis();
     sqlx::query(
         "INSERT OR IGNORE INTO experiments \
@@ -138,7 +177,11 @@ async fn ensure_default_experiment(pool: &SqlitePool, default_artifact_root: &st
 
 /// Joins a path segment to a URI or path with exactly one `/` between them.
 pub(crate) fn append_to_uri(root: &str, segment: &str) -> String {
-    format!("{}/{}", root.trim_end_matches('/'), segment.trim_start_matches('/'))
+    format!(
+        "{}/{}",
+        root.trim_end_matches('/'),
+        segment.trim_start_matches('/')
+    )
 }
 
 /// `?, ?, ?` for `count` bound values.
@@ -159,8 +202,14 @@ mod tests {
 
     #[test]
     fn uri_join() {
-        assert_eq!(append_to_uri("mlflow-artifacts:/", "3"), "mlflow-artifacts:/3");
-        assert_eq!(append_to_uri("mlflow-artifacts:", "3"), "mlflow-artifacts:/3");
+        assert_eq!(
+            append_to_uri("mlflow-artifacts:/", "3"),
+            "mlflow-artifacts:/3"
+        );
+        assert_eq!(
+            append_to_uri("mlflow-artifacts:", "3"),
+            "mlflow-artifacts:/3"
+        );
         assert_eq!(append_to_uri("/data/art", "3"), "/data/art/3");
         assert_eq!(placeholders(3), "?, ?, ?");
     }

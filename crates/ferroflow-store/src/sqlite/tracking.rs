@@ -11,8 +11,8 @@ use ferroflow_core::model::{
 use ferroflow_core::store::TrackingStore;
 use ferroflow_core::{Error, Result};
 use ferroflow_proto::tracking::{
-    Dataset, DatasetInput, Experiment, ExperimentTag, InputTag, Metric, ModelInput, ModelOutput, Param, Run,
-    RunData, RunInputs, RunOutputs, RunTag,
+    Dataset, DatasetInput, Experiment, ExperimentTag, InputTag, Metric, ModelInput, ModelOutput,
+    Param, Run, RunData, RunInputs, RunOutputs, RunTag,
 };
 use sea_query::SqliteQueryBuilder;
 use sea_query_binder::SqlxBinder;
@@ -30,7 +30,9 @@ const STORED_MAX: f64 = f64::MAX;
 /// Maps a database failure to the client-facing error: busy or unreachable is retryable.
 fn db_error(error: sqlx::Error) -> Error {
     match &error {
-        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => Error::unavailable(error),
+        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+            Error::unavailable(error)
+        }
         _ => Error::internal(error),
     }
 }
@@ -40,9 +42,9 @@ fn is_unique_violation(error: &sqlx::Error) -> bool {
 }
 
 fn experiment_id_number(experiment_id: &str) -> Result<i64> {
-    experiment_id.parse::<i64>().map_err(|_| {
-        Error::not_found(format!("No Experiment with id={experiment_id} exists"))
-    })
+    experiment_id
+        .parse::<i64>()
+        .map_err(|_| Error::not_found(format!("No Experiment with id={experiment_id} exists")))
 }
 
 /// A metric as stored: NaN becomes (0, is_nan), infinities the largest finite doubles.
@@ -69,7 +71,10 @@ fn experiment_from_row(row: &SqliteRow) -> Result<Experiment> {
     Ok(Experiment {
         experiment_id: experiment_id.to_string(),
         name: row.try_get("name").map_err(db_error)?,
-        artifact_location: row.try_get::<Option<String>, _>("artifact_location").map_err(db_error)?.unwrap_or_default(),
+        artifact_location: row
+            .try_get::<Option<String>, _>("artifact_location")
+            .map_err(db_error)?
+            .unwrap_or_default(),
         lifecycle_stage: row
             .try_get::<Option<String>, _>("lifecycle_stage")
             .map_err(db_error)?
@@ -87,13 +92,25 @@ fn run_info_from_row(row: &SqliteRow) -> Result<RunInfo> {
     Ok(RunInfo {
         run_uuid: run_id.clone(),
         run_id,
-        run_name: row.try_get::<Option<String>, _>("name").map_err(db_error)?.unwrap_or_default(),
+        run_name: row
+            .try_get::<Option<String>, _>("name")
+            .map_err(db_error)?
+            .unwrap_or_default(),
         experiment_id: experiment_id.map(|id| id.to_string()).unwrap_or_default(),
-        user_id: row.try_get::<Option<String>, _>("user_id").map_err(db_error)?.unwrap_or_default(),
-        status: row.try_get::<Option<String>, _>("status").map_err(db_error)?.unwrap_or_else(|| "RUNNING".to_owned()),
+        user_id: row
+            .try_get::<Option<String>, _>("user_id")
+            .map_err(db_error)?
+            .unwrap_or_default(),
+        status: row
+            .try_get::<Option<String>, _>("status")
+            .map_err(db_error)?
+            .unwrap_or_else(|| "RUNNING".to_owned()),
         start_time: row.try_get("start_time").map_err(db_error)?,
         end_time: row.try_get("end_time").map_err(db_error)?,
-        artifact_uri: row.try_get::<Option<String>, _>("artifact_uri").map_err(db_error)?.unwrap_or_default(),
+        artifact_uri: row
+            .try_get::<Option<String>, _>("artifact_uri")
+            .map_err(db_error)?
+            .unwrap_or_default(),
         lifecycle_stage: row
             .try_get::<Option<String>, _>("lifecycle_stage")
             .map_err(db_error)?
@@ -107,12 +124,19 @@ fn metric_from_row(row: &SqliteRow, with_run_id: bool) -> Result<Metric> {
     Ok(Metric {
         key: row.try_get("key").map_err(db_error)?,
         value: stored_metric_value(value, is_nan),
-        timestamp: row.try_get::<Option<i64>, _>("timestamp").map_err(db_error)?.unwrap_or(0),
+        timestamp: row
+            .try_get::<Option<i64>, _>("timestamp")
+            .map_err(db_error)?
+            .unwrap_or(0),
         step: row.try_get("step").map_err(db_error)?,
         dataset_name: None,
         dataset_digest: None,
         model_id: None,
-        run_id: if with_run_id { Some(row.try_get("run_uuid").map_err(db_error)?) } else { None },
+        run_id: if with_run_id {
+            Some(row.try_get("run_uuid").map_err(db_error)?)
+        } else {
+            None
+        },
     })
 }
 
@@ -162,12 +186,18 @@ impl SqliteStore {
                 if let Some(experiment) = by_id.get_mut(&experiment_id.to_string()) {
                     experiment.tags.push(ExperimentTag {
                         key: row.try_get("key").map_err(db_error)?,
-                        value: row.try_get::<Option<String>, _>("value").map_err(db_error)?.unwrap_or_default(),
+                        value: row
+                            .try_get::<Option<String>, _>("value")
+                            .map_err(db_error)?
+                            .unwrap_or_default(),
                     });
                 }
             }
         }
-        Ok(ids.iter().filter_map(|id| by_id.remove(&id.to_string())).collect())
+        Ok(ids
+            .iter()
+            .filter_map(|id| by_id.remove(&id.to_string()))
+            .collect())
     }
 
     async fn experiment_where(&self, column: &str, value: &str) -> Result<Option<Experiment>> {
@@ -197,7 +227,12 @@ impl SqliteStore {
                 let info = run_info_from_row(&row)?;
                 by_id.insert(
                     info.run_id.clone(),
-                    Run { info, data: RunData::default(), inputs: RunInputs::default(), outputs: RunOutputs::default() },
+                    Run {
+                        info,
+                        data: RunData::default(),
+                        inputs: RunInputs::default(),
+                        outputs: RunOutputs::default(),
+                    },
                 );
             }
             let sql = format!(
@@ -205,20 +240,22 @@ impl SqliteStore {
                  WHERE run_uuid IN ({marks}) ORDER BY key"
             );
             let rows = bind_ids(&sql, chunk)
-            .fetch_all(&self.readers)
-            .await
-            .map_err(db_error)?;
+                .fetch_all(&self.readers)
+                .await
+                .map_err(db_error)?;
             for row in rows {
                 let run_id: String = row.try_get("run_uuid").map_err(db_error)?;
                 if let Some(run) = by_id.get_mut(&run_id) {
                     run.data.metrics.push(metric_from_row(&row, false)?);
                 }
             }
-            let sql = format!("SELECT key, value, run_uuid FROM params WHERE run_uuid IN ({marks}) ORDER BY key");
+            let sql = format!(
+                "SELECT key, value, run_uuid FROM params WHERE run_uuid IN ({marks}) ORDER BY key"
+            );
             let rows = bind_ids(&sql, chunk)
-            .fetch_all(&self.readers)
-            .await
-            .map_err(db_error)?;
+                .fetch_all(&self.readers)
+                .await
+                .map_err(db_error)?;
             for row in rows {
                 let run_id: String = row.try_get("run_uuid").map_err(db_error)?;
                 if let Some(run) = by_id.get_mut(&run_id) {
@@ -228,23 +265,32 @@ impl SqliteStore {
                     });
                 }
             }
-            let sql = format!("SELECT key, value, run_uuid FROM tags WHERE run_uuid IN ({marks}) ORDER BY key");
+            let sql = format!(
+                "SELECT key, value, run_uuid FROM tags WHERE run_uuid IN ({marks}) ORDER BY key"
+            );
             let rows = bind_ids(&sql, chunk)
-            .fetch_all(&self.readers)
-            .await
-            .map_err(db_error)?;
+                .fetch_all(&self.readers)
+                .await
+                .map_err(db_error)?;
             for row in rows {
                 let run_id: String = row.try_get("run_uuid").map_err(db_error)?;
                 if let Some(run) = by_id.get_mut(&run_id) {
                     run.data.tags.push(RunTag {
                         key: row.try_get("key").map_err(db_error)?,
-                        value: row.try_get::<Option<String>, _>("value").map_err(db_error)?.unwrap_or_default(),
+                        value: row
+                            .try_get::<Option<String>, _>("value")
+                            .map_err(db_error)?
+                            .unwrap_or_default(),
                     });
                 }
             }
-            self.load_inputs_and_outputs(chunk, &marks, &mut by_id).await?;
+            self.load_inputs_and_outputs(chunk, &marks, &mut by_id)
+                .await?;
         }
-        Ok(run_ids.iter().filter_map(|run_id| by_id.remove(run_id)).collect())
+        Ok(run_ids
+            .iter()
+            .filter_map(|run_id| by_id.remove(run_id))
+            .collect())
     }
 
     async fn load_inputs_and_outputs(
@@ -299,8 +345,9 @@ impl SqliteStore {
                 for row in query.fetch_all(&self.readers).await.map_err(db_error)? {
                     let input_uuid: String = row.try_get("input_uuid").map_err(db_error)?;
                     if let Some((run_id, position)) = input_positions.get(&input_uuid) {
-                        if let Some(input) =
-                            by_id.get_mut(run_id).and_then(|run| run.inputs.dataset_inputs.get_mut(*position))
+                        if let Some(input) = by_id
+                            .get_mut(run_id)
+                            .and_then(|run| run.inputs.dataset_inputs.get_mut(*position))
                         {
                             input.tags.push(InputTag {
                                 key: row.try_get("name").map_err(db_error)?,
@@ -327,9 +374,10 @@ impl SqliteStore {
                 if source_type == "RUN_INPUT" {
                     run.inputs.model_inputs.push(ModelInput { model_id });
                 } else {
-                    run.outputs
-                        .model_outputs
-                        .push(ModelOutput { model_id, step: Some(row.try_get("step").map_err(db_error)?) });
+                    run.outputs.model_outputs.push(ModelOutput {
+                        model_id,
+                        step: Some(row.try_get("step").map_err(db_error)?),
+                    });
                 }
             }
         }
@@ -338,7 +386,11 @@ impl SqliteStore {
 }
 
 /// Writes metrics, keeping `latest_metrics` at the row with the greatest (step, timestamp, value).
-async fn write_metrics(transaction: &mut Transaction<'_, Sqlite>, run_id: &str, metrics: &[Metric]) -> Result<()> {
+async fn write_metrics(
+    transaction: &mut Transaction<'_, Sqlite>,
+    run_id: &str,
+    metrics: &[Metric],
+) -> Result<()> {
     let mut latest: HashMap<&str, (i64, i64, f64, bool)> = HashMap::new();
     for metric in metrics {
         let (value, is_nan) = sanitize_metric_value(metric.value);
@@ -365,12 +417,14 @@ async fn write_metrics(transaction: &mut Transaction<'_, Sqlite>, run_id: &str, 
             .or_insert(candidate);
     }
     for (key, (step, timestamp, value, is_nan)) in latest {
-        let existing = sqlx::query("SELECT step, timestamp, value FROM latest_metrics WHERE run_uuid = ? AND key = ?")
-            .bind(run_id)
-            .bind(key)
-            .fetch_optional(&mut **transaction)
-            .await
-            .map_err(db_error)?;
+        let existing = sqlx::query(
+            "SELECT step, timestamp, value FROM latest_metrics WHERE run_uuid = ? AND key = ?",
+        )
+        .bind(run_id)
+        .bind(key)
+        .fetch_optional(&mut **transaction)
+        .await
+        .map_err(db_error)?;
         let replace = match existing {
             None => true,
             Some(row) => {
@@ -379,7 +433,12 @@ async fn write_metrics(transaction: &mut Transaction<'_, Sqlite>, run_id: &str, 
                 let current_value: f64 = row.try_get("value").map_err(db_error)?;
                 is_newer(
                     (step, timestamp, value, is_nan),
-                    (current_step, current_timestamp.unwrap_or(0), current_value, false),
+                    (
+                        current_step,
+                        current_timestamp.unwrap_or(0),
+                        current_value,
+                        false,
+                    ),
                 )
             }
         };
@@ -409,14 +468,19 @@ fn is_newer(candidate: (i64, i64, f64, bool), current: (i64, i64, f64, bool)) ->
         || ((candidate.0, candidate.1) == (current.0, current.1) && candidate.2 > current.2)
 }
 
-async fn write_params(transaction: &mut Transaction<'_, Sqlite>, run_id: &str, params: &[Param]) -> Result<()> {
+async fn write_params(
+    transaction: &mut Transaction<'_, Sqlite>,
+    run_id: &str,
+    params: &[Param],
+) -> Result<()> {
     for param in params {
-        let existing: Option<String> = sqlx::query_scalar("SELECT value FROM params WHERE run_uuid = ? AND key = ?")
-            .bind(run_id)
-            .bind(&param.key)
-            .fetch_optional(&mut **transaction)
-            .await
-            .map_err(db_error)?;
+        let existing: Option<String> =
+            sqlx::query_scalar("SELECT value FROM params WHERE run_uuid = ? AND key = ?")
+                .bind(run_id)
+                .bind(&param.key)
+                .fetch_optional(&mut **transaction)
+                .await
+                .map_err(db_error)?;
         match existing {
             Some(old_value) if old_value != param.value => {
                 return Err(Error::invalid_parameter(format!(
@@ -440,7 +504,11 @@ async fn write_params(transaction: &mut Transaction<'_, Sqlite>, run_id: &str, p
     Ok(())
 }
 
-async fn write_tags(transaction: &mut Transaction<'_, Sqlite>, run_id: &str, tags: &[RunTag]) -> Result<()> {
+async fn write_tags(
+    transaction: &mut Transaction<'_, Sqlite>,
+    run_id: &str,
+    tags: &[RunTag],
+) -> Result<()> {
     for tag in tags {
         sqlx::query(
             "INSERT INTO tags (key, value, run_uuid) VALUES (?, ?, ?) \
@@ -534,12 +602,14 @@ impl TrackingStore for SqliteStore {
 
     async fn rename_experiment(&self, experiment_id: &str, new_name: &str, now: i64) -> Result<()> {
         let id = experiment_id_number(experiment_id)?;
-        let result = sqlx::query("UPDATE experiments SET name = ?, last_update_time = ? WHERE experiment_id = ?")
-            .bind(new_name)
-            .bind(now)
-            .bind(id)
-            .execute(&self.writer)
-            .await;
+        let result = sqlx::query(
+            "UPDATE experiments SET name = ?, last_update_time = ? WHERE experiment_id = ?",
+        )
+        .bind(new_name)
+        .bind(now)
+        .bind(id)
+        .execute(&self.writer)
+        .await;
         match result {
             Ok(_) => Ok(()),
             Err(error) if is_unique_violation(&error) => Err(Error::already_exists(format!(
@@ -549,7 +619,12 @@ impl TrackingStore for SqliteStore {
         }
     }
 
-    async fn set_experiment_lifecycle(&self, experiment_id: &str, stage: LifecycleStage, now: i64) -> Result<()> {
+    async fn set_experiment_lifecycle(
+        &self,
+        experiment_id: &str,
+        stage: LifecycleStage,
+        now: i64,
+    ) -> Result<()> {
         let id = experiment_id_number(experiment_id)?;
         let mut transaction = self.writer.begin().await.map_err(db_error)?;
         sqlx::query("UPDATE experiments SET lifecycle_stage = ?, last_update_time = ? WHERE experiment_id = ?")
@@ -563,13 +638,15 @@ impl TrackingStore for SqliteStore {
             LifecycleStage::Deleted => Some(now),
             LifecycleStage::Active => None,
         };
-        sqlx::query("UPDATE runs SET lifecycle_stage = ?, deleted_time = ? WHERE experiment_id = ?")
-            .bind(stage.as_str())
-            .bind(deleted_time)
-            .bind(id)
-            .execute(&mut *transaction)
-            .await
-            .map_err(db_error)?;
+        sqlx::query(
+            "UPDATE runs SET lifecycle_stage = ?, deleted_time = ? WHERE experiment_id = ?",
+        )
+        .bind(stage.as_str())
+        .bind(deleted_time)
+        .bind(id)
+        .execute(&mut *transaction)
+        .await
+        .map_err(db_error)?;
         transaction.commit().await.map_err(db_error)
     }
 
@@ -608,7 +685,10 @@ impl TrackingStore for SqliteStore {
             .map_err(db_error)?;
         let next_page_token = next_token(query.offset, query.max_results, ids.len());
         let page_ids: Vec<i64> = ids.into_iter().take(query.max_results).collect();
-        Ok(Page { items: self.experiments_by_ids(&page_ids).await?, next_page_token })
+        Ok(Page {
+            items: self.experiments_by_ids(&page_ids).await?,
+            next_page_token,
+        })
     }
 
     async fn create_run(&self, run: NewRun) -> Result<()> {
@@ -633,12 +713,20 @@ impl TrackingStore for SqliteStore {
     }
 
     async fn get_run(&self, run_id: &str) -> Result<Option<Run>> {
-        Ok(self.runs_by_ids(&[run_id.to_owned()]).await?.into_iter().next())
+        Ok(self
+            .runs_by_ids(&[run_id.to_owned()])
+            .await?
+            .into_iter()
+            .next())
     }
 
     async fn get_run_info(&self, run_id: &str) -> Result<Option<RunInfo>> {
         let sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE run_uuid = ?");
-        let row = sqlx::query(&sql).bind(run_id).fetch_optional(&self.readers).await.map_err(db_error)?;
+        let row = sqlx::query(&sql)
+            .bind(run_id)
+            .fetch_optional(&self.readers)
+            .await
+            .map_err(db_error)?;
         row.as_ref().map(run_info_from_row).transpose()
     }
 
@@ -661,10 +749,19 @@ impl TrackingStore for SqliteStore {
                 .map_err(db_error)?;
         }
         if let Some(run_name) = &update.run_name {
-            write_tags(&mut transaction, run_id, &[ferroflow_core::store::run_tag(RUN_NAME_TAG, run_name)]).await?;
+            write_tags(
+                &mut transaction,
+                run_id,
+                &[ferroflow_core::store::run_tag(RUN_NAME_TAG, run_name)],
+            )
+            .await?;
         }
         let sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE run_uuid = ?");
-        let row = sqlx::query(&sql).bind(run_id).fetch_optional(&mut *transaction).await.map_err(db_error)?;
+        let row = sqlx::query(&sql)
+            .bind(run_id)
+            .fetch_optional(&mut *transaction)
+            .await
+            .map_err(db_error)?;
         let info = match row {
             Some(row) => run_info_from_row(&row)?,
             None => return Err(Error::not_found(format!("Run with id={run_id} not found"))),
@@ -716,7 +813,10 @@ impl TrackingStore for SqliteStore {
             .map_err(db_error)?;
         let next_page_token = next_token(query.offset, query.max_results, ids.len());
         let page_ids: Vec<String> = ids.into_iter().take(query.max_results).collect();
-        Ok(Page { items: self.runs_by_ids(&page_ids).await?, next_page_token })
+        Ok(Page {
+            items: self.runs_by_ids(&page_ids).await?,
+            next_page_token,
+        })
     }
 
     async fn get_metric_history(
@@ -726,7 +826,9 @@ impl TrackingStore for SqliteStore {
         max_results: Option<usize>,
         offset: usize,
     ) -> Result<Page<Metric>> {
-        let limit = max_results.map(|max| i64::try_from(max).unwrap_or(i64::MAX).saturating_add(1)).unwrap_or(-1);
+        let limit = max_results
+            .map(|max| i64::try_from(max).unwrap_or(i64::MAX).saturating_add(1))
+            .unwrap_or(-1);
         let rows = sqlx::query(
             "SELECT key, value, timestamp, step, is_nan, run_uuid FROM metrics WHERE run_uuid = ? AND key = ? \
              ORDER BY step, timestamp, value LIMIT ? OFFSET ?",
@@ -738,7 +840,10 @@ impl TrackingStore for SqliteStore {
         .fetch_all(&self.readers)
         .await
         .map_err(db_error)?;
-        let mut metrics = rows.iter().map(|row| metric_from_row(row, false)).collect::<Result<Vec<_>>>()?;
+        let mut metrics = rows
+            .iter()
+            .map(|row| metric_from_row(row, false))
+            .collect::<Result<Vec<_>>>()?;
         let next_page_token = match max_results {
             Some(max) if metrics.len() > max => {
                 metrics.truncate(max);
@@ -746,10 +851,18 @@ impl TrackingStore for SqliteStore {
             }
             _ => None,
         };
-        Ok(Page { items: metrics, next_page_token })
+        Ok(Page {
+            items: metrics,
+            next_page_token,
+        })
     }
 
-    async fn get_metric_history_bulk(&self, run_ids: &[String], key: &str, max_results: usize) -> Result<Vec<Metric>> {
+    async fn get_metric_history_bulk(
+        &self,
+        run_ids: &[String],
+        key: &str,
+        max_results: usize,
+    ) -> Result<Vec<Metric>> {
         let mut metrics = Vec::new();
         for run_id in run_ids {
             let rows = sqlx::query(
@@ -798,7 +911,10 @@ impl TrackingStore for SqliteStore {
             .fetch_all(&self.readers)
             .await
             .map_err(db_error)?;
-            let mut sampled = rows.iter().map(|row| metric_from_row(row, true)).collect::<Result<Vec<_>>>()?;
+            let mut sampled = rows
+                .iter()
+                .map(|row| metric_from_row(row, true))
+                .collect::<Result<Vec<_>>>()?;
             // The buckets keep the first point; the last point of the range is kept too.
             let last_row = sqlx::query(
                 "SELECT key, value, timestamp, step, is_nan, run_uuid FROM metrics \
@@ -817,7 +933,8 @@ impl TrackingStore for SqliteStore {
                 let same_point = |metric: &Metric| {
                     metric.step == last.step
                         && metric.timestamp == last.timestamp
-                        && (metric.value == last.value || (metric.value.is_nan() && last.value.is_nan()))
+                        && (metric.value == last.value
+                            || (metric.value.is_nan() && last.value.is_nan()))
                 };
                 if !sampled.last().is_some_and(same_point) {
                     if sampled.len() >= max_results {
@@ -831,7 +948,12 @@ impl TrackingStore for SqliteStore {
         Ok(metrics)
     }
 
-    async fn log_inputs(&self, run_id: &str, experiment_id: &str, inputs: RunInputsWrite) -> Result<()> {
+    async fn log_inputs(
+        &self,
+        run_id: &str,
+        experiment_id: &str,
+        inputs: RunInputsWrite,
+    ) -> Result<()> {
         let experiment_id = experiment_id_number(experiment_id)?;
         let mut transaction = self.writer.begin().await.map_err(db_error)?;
         let mut seen: Vec<(String, String)> = Vec::new();
@@ -896,13 +1018,15 @@ impl TrackingStore for SqliteStore {
             .await
             .map_err(db_error)?;
             for tag in &input.tags {
-                sqlx::query("INSERT OR REPLACE INTO input_tags (input_uuid, name, value) VALUES (?, ?, ?)")
-                    .bind(&input_uuid)
-                    .bind(&tag.key)
-                    .bind(&tag.value)
-                    .execute(&mut *transaction)
-                    .await
-                    .map_err(db_error)?;
+                sqlx::query(
+                    "INSERT OR REPLACE INTO input_tags (input_uuid, name, value) VALUES (?, ?, ?)",
+                )
+                .bind(&input_uuid)
+                .bind(&tag.key)
+                .bind(&tag.value)
+                .execute(&mut *transaction)
+                .await
+                .map_err(db_error)?;
             }
         }
         for model_id in &inputs.model_ids {
@@ -939,7 +1063,10 @@ impl TrackingStore for SqliteStore {
     }
 
     async fn search_datasets(&self, experiment_ids: &[String]) -> Result<Vec<DatasetSummary>> {
-        let ids: Vec<i64> = experiment_ids.iter().filter_map(|id| id.parse::<i64>().ok()).collect();
+        let ids: Vec<i64> = experiment_ids
+            .iter()
+            .filter_map(|id| id.parse::<i64>().ok())
+            .collect();
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -969,7 +1096,10 @@ impl TrackingStore for SqliteStore {
     }
 
     async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&self.readers).await.map_err(db_error)?;
+        sqlx::query("SELECT 1")
+            .execute(&self.readers)
+            .await
+            .map_err(db_error)?;
         Ok(())
     }
 
