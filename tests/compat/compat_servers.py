@@ -122,7 +122,7 @@ class Server:
             env["PYTHONUNBUFFERED"] = "1"
         else:
             env.setdefault("RUST_BACKTRACE", "1")
-            env.setdefault("RUST_LOG", "info")
+            env.setdefault("FERROFLOW_LOG", "info")
         return env
 
     def start(self) -> Server:

@@ -25,7 +25,7 @@ use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// MLflow's prefix for files being uploaded; names with it are reserved and never listed.
-pub const TEMP_ARTIFACT_PREFIX: &str = ".artifact.uploading.";
+const TEMP_ARTIFACT_PREFIX: &str = ".artifact.uploading.";
 
 /// How much a download reads at a time.
 const READ_CHUNK_BYTES: usize = 64 * 1024;

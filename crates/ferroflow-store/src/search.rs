@@ -1931,7 +1931,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(2000))]
+        #![proptest_config(ProptestConfig::with_cases(128))]
 
         #[test]
         fn sql_search_matches_naive_evaluator(runs in test_runs(), queries in prop::collection::vec(run_query_strategy(), 1..8)) {

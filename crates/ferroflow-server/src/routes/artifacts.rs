@@ -1289,7 +1289,7 @@ mod tests {
 
     #[tokio::test]
     async fn run_roots_that_leave_the_default_root_are_not_read() {
-        let cases: [(fn(&FsPath) -> String, StatusCode); 4] = [
+        let cases: [(RunArtifactUri, StatusCode); 4] = [
             (
                 |base| format!("{}/outside", base.display()),
                 StatusCode::NOT_IMPLEMENTED,
@@ -1336,6 +1336,9 @@ mod tests {
             .await;
         download.assert_error(StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE");
     }
+
+    /// Builds a run's `artifact_uri` from the temporary directory.
+    type RunArtifactUri = fn(&FsPath) -> String;
 
     fn check_location(artifact_uri: &str, expected: Result<RunArtifactLocation, ()>) {
         let parsed = RunArtifactLocation::parse(artifact_uri).map_err(|_| ());
