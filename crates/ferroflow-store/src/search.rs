@@ -1128,10 +1128,28 @@ mod tests {
         });
     }
 
+    /// (experiment ids, view, max_results, offset, expected ids with the extra row).
+    type PageCase = (
+        &'static [&'static str],
+        ViewType,
+        usize,
+        usize,
+        &'static [&'static str],
+    );
+
+    /// (filter, order_by, view, max_results, offset, expected ids with the extra row).
+    type ExperimentCase = (
+        &'static str,
+        &'static [&'static str],
+        ViewType,
+        usize,
+        usize,
+        &'static [i64],
+    );
+
     #[test]
     fn run_views_experiments_and_pages() {
-        // (experiment ids, view, max_results, offset, expected with the extra row).
-        let cases: &[(&[&str], ViewType, usize, usize, &[&str])] = &[
+        let cases: &[PageCase] = &[
             (&["1"], ViewType::DeletedOnly, 100, 0, &["r4"]),
             (
                 &["1"],
@@ -1317,8 +1335,7 @@ mod tests {
 
     #[test]
     fn experiment_filters_orders_and_pages() {
-        // (filter, order_by, view, max_results, offset, expected ids with the extra row).
-        let cases: &[(&str, &[&str], ViewType, usize, usize, &[i64])] = &[
+        let cases: &[ExperimentCase] = &[
             ("", &[], ViewType::ActiveOnly, 100, 0, &[2, 1, 4, 0]),
             ("", &[], ViewType::All, 100, 0, &[2, 3, 1, 4, 0]),
             ("", &[], ViewType::DeletedOnly, 100, 0, &[3]),
