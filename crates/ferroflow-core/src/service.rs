@@ -633,7 +633,7 @@ impl TrackingService {
             }
             Some(value) => Some(to_usize(value)),
         };
-        self.run_info(&run_id).await?;
+        // Like MLflow, a run without this metric (or without any row at all) has an empty history.
         let offset = decode_page_token(request.page_token.as_deref())?;
         let page = self
             .store

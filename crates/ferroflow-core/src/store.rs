@@ -45,7 +45,7 @@ pub trait TrackingStore: Send + Sync + 'static {
     async fn delete_run_tag(&self, run_id: &str, key: &str) -> Result<bool>;
     async fn search_runs(&self, query: RunQuery) -> Result<Page<Run>>;
 
-    /// One page of a metric's history, ordered by step, timestamp and value.
+    /// One page of a metric's history, ordered by timestamp, step and value.
     async fn get_metric_history(
         &self,
         run_id: &str,
@@ -53,7 +53,7 @@ pub trait TrackingStore: Send + Sync + 'static {
         max_results: Option<usize>,
         offset: usize,
     ) -> Result<Page<Metric>>;
-    /// Each run's history of `key` with `run_id` set, at most `max_results` points per run.
+    /// Each run's history of `key` with `run_id` set, runs in id order, at most `max_results` points per run.
     async fn get_metric_history_bulk(
         &self,
         run_ids: &[String],

@@ -831,7 +831,7 @@ impl TrackingStore for SqliteStore {
             .unwrap_or(-1);
         let rows = sqlx::query(
             "SELECT key, value, timestamp, step, is_nan, run_uuid FROM metrics WHERE run_uuid = ? AND key = ? \
-             ORDER BY step, timestamp, value LIMIT ? OFFSET ?",
+             ORDER BY timestamp, step, value LIMIT ? OFFSET ?",
         )
         .bind(run_id)
         .bind(key)
@@ -863,11 +863,13 @@ impl TrackingStore for SqliteStore {
         key: &str,
         max_results: usize,
     ) -> Result<Vec<Metric>> {
+        let mut sorted_run_ids: Vec<&String> = run_ids.iter().collect();
+        sorted_run_ids.sort();
         let mut metrics = Vec::new();
-        for run_id in run_ids {
+        for run_id in sorted_run_ids {
             let rows = sqlx::query(
                 "SELECT key, value, timestamp, step, is_nan, run_uuid FROM metrics WHERE run_uuid = ? AND key = ? \
-                 ORDER BY step, timestamp, value LIMIT ?",
+                 ORDER BY timestamp, step, value LIMIT ?",
             )
             .bind(run_id)
             .bind(key)
