@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import signal
 import socket
@@ -21,6 +22,25 @@ START_TIMEOUT = {"ferroflow": 30.0, "mlflow": 90.0}
 
 class ServerUnavailable(Exception):
     pass
+
+
+_RUNNING: set[Server] = set()
+
+
+def _die_with_parent():  # pragma: no cover - runs in the child between fork and exec
+    """Ask Linux to SIGTERM the server if the test process dies without cleaning up."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except Exception:
+        pass
+
+
+@atexit.register
+def _stop_all():
+    for srv in list(_RUNNING):
+        srv.stop()
 
 
 def requested_servers() -> list[str]:
@@ -115,6 +135,7 @@ class Server:
                   "MLFLOW_EXPERIMENT_NAME"):
             env.pop(k, None)
         env["MLFLOW_DISABLE_TELEMETRY"] = "true"
+        env["NO_COLOR"] = "1"
         env["DO_NOT_TRACK"] = "true"
         if self.kind == "mlflow":
             # No huey job runner (7 extra processes); nothing in this suite uses server jobs.
@@ -122,7 +143,7 @@ class Server:
             env["PYTHONUNBUFFERED"] = "1"
         else:
             env.setdefault("RUST_BACKTRACE", "1")
-            env.setdefault("FERROFLOW_LOG", "info")
+            env.setdefault("FERROFLOW_LOG", "debug,sqlx=warn")  # one line per request
         return env
 
     def start(self) -> Server:
@@ -147,7 +168,9 @@ class Server:
                 stdout=self._log_file,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # own process group: stop() also ends its workers
+                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
             )
+            _RUNNING.add(self)
             ok, last_error = self._wait_healthy(START_TIMEOUT[self.kind])
             if ok:
                 return self
@@ -178,6 +201,7 @@ class Server:
         return False, f"timed out after {timeout:.0f}s ({last})"
 
     def stop(self) -> None:
+        _RUNNING.discard(self)
         proc, self.proc = self.proc, None
         if proc is not None and proc.poll() is None:
             try:

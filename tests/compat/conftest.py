@@ -49,12 +49,26 @@ def server(request, tmp_path_factory):
     kind = request.param
     tmp = tmp_path_factory.mktemp(f"{kind}-server")
     srv = cs.Server(kind, tmp)
+    error = None
     try:
         srv.start()
     except cs.ServerUnavailable as e:
-        pytest.fail(f"{kind} server unavailable: {e}", pytrace=False)
+        error = str(e)
+    if error:
+        pytest.fail(f"{kind} server unavailable: {error}", pytrace=False)
     yield srv
     srv.stop()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """On a failing test, attach the tail of that server's log to the report."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call" and report.failed:
+        srv = getattr(item, "funcargs", {}).get("server")
+        if isinstance(srv, cs.Server):
+            report.sections.append((f"{srv.kind} server log (tail)", srv.log_tail(25)))
 
 
 @pytest.fixture(autouse=True)

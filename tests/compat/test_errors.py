@@ -144,3 +144,12 @@ def test_invalid_run_status_and_ids(client, experiment_id):
         client.update_run(client.create_run(experiment_id).info.run_id, status="BOGUS")
     # malformed run ids are rejected (client- or server-side) without a 5xx
     raises_code("INVALID_PARAMETER_VALUE", client.get_run, "bad id with spaces")
+
+
+def test_max_results_upper_bounds(client, experiment_id):
+    err = raises_code("INVALID_PARAMETER_VALUE", client.search_runs, [experiment_id],
+                      max_results=50001)
+    assert "max_results" in err.message
+    raises_code("INVALID_PARAMETER_VALUE", client.search_experiments, max_results=50001)
+    # the limits themselves are fine
+    assert list(client.search_runs([experiment_id], max_results=50000)) == []

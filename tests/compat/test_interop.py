@@ -10,6 +10,7 @@ COMPAT_SERVERS does not name both, or when either executable is missing.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from pathlib import Path
 
@@ -87,7 +88,7 @@ def fill(url: str, tag: str, src_dir: Path) -> dict:
         with mlflow.start_run(run_name="child", nested=True):
             mlflow.log_param("child_param", "c")
             mlflow.log_metric("child_metric", 7.0, step=1, timestamp=5_000)
-    with mlflow.start_run(run_name="failed"):
+    with mlflow.start_run(run_name="failing"):
         mlflow.log_metric("acc", 0.1, timestamp=6_000)
     mlflow.start_run(run_name="killed")
     mlflow.end_run("KILLED")
@@ -100,7 +101,7 @@ def fill(url: str, tag: str, src_dir: Path) -> dict:
     default_run = client.create_run("0", run_name="in-default")
     client.log_param(default_run.info.run_id, "where", "default")
 
-    failed = client.search_runs([exp_id], "attributes.run_name = 'failed'")[0]
+    failed = client.search_runs([exp_id], "attributes.run_name = 'failing'")[0]
     client.set_terminated(failed.info.run_id, "FAILED")
     return {
         "exp_name": exp_name,
@@ -150,7 +151,11 @@ def list_tree(url, root):
         else:
             r = requests.get(f"{url}/api/2.0/mlflow-artifacts/artifacts/{child}", timeout=60)
             assert r.status_code == 200, (child, r.status_code)
-            out[f["path"]] = (f.get("file_size"), r.content)
+            out[f["path"]] = {
+                "listed_file_size": f.get("file_size"),
+                "bytes": len(r.content),
+                "sha256": hashlib.sha256(r.content).hexdigest(),
+            }
     return out
 
 
@@ -210,12 +215,12 @@ def check_written_data(url: str, ids: dict):
     (ds,) = main.inputs.dataset_inputs
     assert ds.dataset.name == "interop-ds"
     got = {
-        p: v[1] for p, v in list_tree(url, main.info.artifact_uri.removeprefix(
+        p: v["sha256"] for p, v in list_tree(url, main.info.artifact_uri.removeprefix(
             "mlflow-artifacts:/")).items()
     }
     expected = dict(ARTIFACTS)
     expected["texts/t.txt"] = b"via log_text"
-    assert got == expected
+    assert got == {p: hashlib.sha256(data).hexdigest() for p, data in expected.items()}
     children = client.search_runs(
         [exp.experiment_id], f"tags.mlflow.parentRunId = '{main.info.run_id}'"
     )
@@ -250,17 +255,27 @@ def write_more(url: str, ids: dict, tmp: Path):
     return {"second_run": rid, "second_exp": new_exp}
 
 
-def diff_snapshots(a: dict, b: dict, a_name: str, b_name: str) -> list[str]:
-    problems = []
-    for key in sorted(set(a) | set(b)):
-        if key not in a:
-            problems.append(f"{key}: only from {b_name}")
-        elif key not in b:
-            problems.append(f"{key}: only from {a_name}")
-        elif a[key] != b[key]:
-            problems.append(f"{key}:\n  {a_name}: {str(a[key])[:1500]}\n  {b_name}: "
-                            f"{str(b[key])[:1500]}")
-    return problems
+def diff_snapshots(a, b, a_name: str, b_name: str, where: str = "") -> list[str]:
+    """Leaf-level differences between two snapshots, as readable lines."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        problems = []
+        for key in sorted(set(a) | set(b), key=str):
+            here = f"{where}.{key}" if where else str(key)
+            if key not in a:
+                problems.append(f"{here}: only from {b_name}: {str(b[key])[:300]}")
+            elif key not in b:
+                problems.append(f"{here}: only from {a_name}: {str(a[key])[:300]}")
+            else:
+                problems += diff_snapshots(a[key], b[key], a_name, b_name, here)
+        return problems
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        problems = []
+        for i, (x, y) in enumerate(zip(a, b)):
+            problems += diff_snapshots(x, y, a_name, b_name, f"{where}[{i}]")
+        return problems
+    if a != b:
+        return [f"{where}: {a_name}={str(a)[:300]!s} {b_name}={str(b)[:300]!s}"]
+    return []
 
 
 def _nan_safe(obj):

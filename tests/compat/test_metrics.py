@@ -295,3 +295,19 @@ def test_log_batch_invalid_metric_key_rejected_atomically(client, run_id):
     run = client.get_run(run_id)
     assert run.data.metrics == {}
     assert run.data.params == {}
+
+
+def test_async_logging(server, experiment_id):
+    with mlflow.start_run(experiment_id=experiment_id) as run:
+        ops = [mlflow.log_metric("async", float(i), step=i, synchronous=False) for i in range(20)]
+        ops.append(mlflow.log_param("ap", "1", synchronous=False))
+        ops.append(mlflow.set_tag("at", "2", synchronous=False))
+        for op in ops:
+            op.wait()
+    client = mlflow.MlflowClient()
+    run = client.get_run(run.info.run_id)
+    assert run.data.metrics == {"async": 19.0}
+    assert run.data.params == {"ap": "1"}
+    assert run.data.tags["at"] == "2"
+    hist = client.get_metric_history(run.info.run_id, "async")
+    assert sorted(m.step for m in hist) == list(range(20))

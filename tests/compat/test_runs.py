@@ -219,3 +219,16 @@ def test_runs_in_default_experiment(client, server):
     assert run.info.experiment_id == "0"
     assert run.info.artifact_uri.endswith(f"/0/{run.info.run_id}/artifacts")
     client.delete_run(run.info.run_id)
+
+
+def test_finished_run_still_accepts_writes(client, experiment_id):
+    run_id = client.create_run(experiment_id).info.run_id
+    client.set_terminated(run_id, "FINISHED")
+    client.log_metric(run_id, "late", 1.0, timestamp=1, step=0)
+    client.log_param(run_id, "late_p", "x")
+    client.set_tag(run_id, "late_t", "y")
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED"
+    assert run.data.metrics == {"late": 1.0}
+    assert run.data.params == {"late_p": "x"}
+    assert run.data.tags["late_t"] == "y"

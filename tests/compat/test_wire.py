@@ -295,3 +295,29 @@ def test_enums_by_name_or_number(server, view_type):
     r = post(server, f"{API}/experiments/search",
              {"max_results": 1, "view_type": int(view_type) if view_type.isdigit() else view_type})
     assert r.status_code == 200, r.text
+
+
+def test_run_name_and_tag_must_agree(server, experiment_id):
+    r = post(server, f"{API}/runs/create", {
+        "experiment_id": experiment_id, "run_name": "a",
+        "tags": [{"key": "mlflow.runName", "value": "b"}],
+    })
+    assert_error(r, 400, "INVALID_PARAMETER_VALUE")
+    r = post(server, f"{API}/runs/create", {
+        "experiment_id": experiment_id, "run_name": "same",
+        "tags": [{"key": "mlflow.runName", "value": "same"}],
+    })
+    assert r.status_code == 200, r.text
+    assert r.json()["run"]["info"]["run_name"] == "same"
+
+
+def test_update_run_returns_run_info(server, client, experiment_id):
+    run_id = client.create_run(experiment_id).info.run_id
+    r = post(server, f"{API}/runs/update",
+             {"run_id": run_id, "status": "FINISHED", "end_time": 5555, "run_name": "upd"})
+    assert r.status_code == 200, r.text
+    info = r.json()["run_info"]
+    assert info["run_id"] == run_id
+    assert info["status"] == "FINISHED"
+    assert info["end_time"] == 5555
+    assert info["run_name"] == "upd"

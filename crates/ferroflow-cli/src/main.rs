@@ -120,7 +120,7 @@ async fn shutdown_signal() {
 async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
     let serve_artifacts = !args.no_serve_artifacts;
     let default_artifact_root = args.resolved_artifact_root()?;
-    let tracking =
+    let stores =
         ferroflow_store::open_tracking_store(&args.backend_store_uri, &default_artifact_root)
             .await
             .with_context(|| format!("cannot open backend store {}", args.backend_store_uri))?;
@@ -141,7 +141,7 @@ async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
         .install_recorder()
         .context("cannot install the metrics recorder")?;
     let state = AppState::new(
-        tracking.clone(),
+        stores.clone(),
         artifacts,
         ServerConfig {
             default_artifact_root: default_artifact_root.clone(),
@@ -168,7 +168,7 @@ async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
         "ferroflow listening"
     );
     let served = ferroflow_server::serve(listener, state, shutdown_signal()).await;
-    tracking.close().await;
+    stores.tracking.close().await;
     served.context("server failed")
 }
 

@@ -8,6 +8,8 @@ pub mod artifact_path;
 pub mod error;
 pub mod filter;
 pub mod ids;
+pub mod logged_model_filter;
+pub mod logged_models;
 pub mod model;
 pub mod service;
 pub mod store;

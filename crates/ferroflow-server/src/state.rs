@@ -1,6 +1,7 @@
 //! The state every handler shares: the stores, the services and the validated configuration.
 
 use ferroflow_artifacts::ArtifactStore;
+use ferroflow_core::logged_models::LoggedModelService;
 use ferroflow_core::service::TrackingService;
 use ferroflow_core::store::TrackingStore;
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -20,6 +21,7 @@ pub struct ServerConfig {
 pub struct AppState {
     pub tracking: Arc<dyn TrackingStore>,
     pub service: TrackingService,
+    pub logged_models: LoggedModelService,
     /// The store behind the proxied artifact API; `None` with `--no-serve-artifacts`.
     pub artifacts: Option<Arc<dyn ArtifactStore>>,
     pub config: Arc<ServerConfig>,
@@ -28,16 +30,23 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// `stores` is the backend's stores, or an `Arc<SqliteStore>`, which serves them all.
     pub fn new(
-        tracking: Arc<dyn TrackingStore>,
+        stores: impl Into<ferroflow_store::Stores>,
         artifacts: Option<Arc<dyn ArtifactStore>>,
         config: ServerConfig,
         metrics: Option<PrometheusHandle>,
     ) -> Self {
+        let ferroflow_store::Stores {
+            tracking,
+            logged_models,
+        } = stores.into();
         let service = TrackingService::new(tracking.clone(), config.default_artifact_root.clone());
+        let logged_models = LoggedModelService::new(logged_models, tracking.clone());
         Self {
             tracking,
             service,
+            logged_models,
             artifacts,
             config: Arc::new(config),
             metrics,

@@ -1,6 +1,11 @@
 //! The HTTP layer end to end in process: requests through the whole router onto a real SQLite store.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "test helpers fail loudly")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test helpers fail loudly"
+)]
 
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};

@@ -4,6 +4,7 @@
 //! bound, never formatted into SQL; dynamic statements (search) are built with sea-query so they render for
 //! each dialect. A write that touches several rows is one transaction.
 
+pub mod logged_model_search;
 pub mod search;
 pub mod sqlite;
 mod uri;
@@ -11,18 +12,35 @@ mod uri;
 pub use sqlite::SqliteStore;
 pub use uri::{BackendUri, UriError};
 
+use ferroflow_core::logged_models::LoggedModelStore;
 use ferroflow_core::store::TrackingStore;
 use std::sync::Arc;
 
-/// Opens the tracking store named by `--backend-store-uri`, creating or checking its schema.
+/// The stores of one backend, each behind its trait. They share the backend's connections.
+#[derive(Clone)]
+pub struct Stores {
+    pub tracking: Arc<dyn TrackingStore>,
+    pub logged_models: Arc<dyn LoggedModelStore>,
+}
+
+impl From<Arc<SqliteStore>> for Stores {
+    fn from(store: Arc<SqliteStore>) -> Self {
+        Self {
+            tracking: store.clone(),
+            logged_models: store,
+        }
+    }
+}
+
+/// Opens the stores named by `--backend-store-uri`, creating or checking the schema.
 pub async fn open_tracking_store(
     backend_store_uri: &str,
     default_artifact_root: &str,
-) -> Result<Arc<dyn TrackingStore>, OpenError> {
+) -> Result<Stores, OpenError> {
     match BackendUri::parse(backend_store_uri)? {
         BackendUri::Sqlite { path } => {
             let store = SqliteStore::open(&path, default_artifact_root).await?;
-            Ok(Arc::new(store))
+            Ok(Stores::from(Arc::new(store)))
         }
     }
 }

@@ -1,7 +1,12 @@
 //! The tracking store suite: every backend must pass the same cases. Today the backend is SQLite on a
 //! fresh temporary file per test.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "test helpers fail loudly")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test helpers fail loudly"
+)]
 
 use ferroflow_core::model::{
     Batch, ExperimentQuery, LifecycleStage, NewExperiment, NewRun, RunInputsWrite, RunQuery,

@@ -492,8 +492,10 @@ fn parse_optional_path(raw: Option<&str>) -> Result<ArtifactPath, Error> {
     raw.map_or_else(|| Ok(ArtifactPath::root()), ArtifactPath::parse)
 }
 
+/// MLflow's `FileInfo.to_proto` sets `file_size` only when it is truthy, so an empty file has none.
 fn file_size(size: Option<u64>) -> Option<i64> {
-    size.and_then(|size| i64::try_from(size).ok())
+    size.filter(|size| *size > 0)
+        .and_then(|size| i64::try_from(size).ok())
 }
 
 /// A download as MLflow sends it: always an attachment, with a guessed type and `nosniff`, so a browser

@@ -1,5 +1,6 @@
 //! Route tables: each area lists its (path, method router) rows; `lib.rs` mounts them.
 
 pub mod artifacts;
+pub mod logged_models;
 pub mod meta;
 pub mod tracking;

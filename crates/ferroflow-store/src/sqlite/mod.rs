@@ -1,6 +1,7 @@
 //! The SQLite store: one file, WAL, a single writer connection so concurrent clients never see
 //! "database is locked", and a pool of readers.
 
+mod logged_models;
 mod tracking;
 
 use sqlx::sqlite::{

@@ -385,12 +385,14 @@ impl SqliteStore {
     }
 }
 
-/// Writes metrics, keeping `latest_metrics` at the row with the greatest (step, timestamp, value).
+/// Writes metrics, keeping `latest_metrics` at the row with the greatest (step, timestamp, value), and
+/// links those that name a logged model to it (`logged_model_metrics`).
 async fn write_metrics(
     transaction: &mut Transaction<'_, Sqlite>,
     run_id: &str,
     metrics: &[Metric],
 ) -> Result<()> {
+    super::logged_models::write_logged_model_metrics(transaction, run_id, metrics).await?;
     let mut latest: HashMap<&str, (i64, i64, f64, bool)> = HashMap::new();
     for metric in metrics {
         let (value, is_nan) = sanitize_metric_value(metric.value);
