@@ -45,7 +45,10 @@ impl Error {
 
     /// MLflow's message for a required field that is absent or empty.
     pub fn missing_parameter(name: &str) -> Self {
-        Self::invalid_parameter(format!("Missing value for required parameter '{name}'."))
+        Self::invalid_parameter(format!(
+            "Missing value for required parameter '{name}'. See the API docs for more information about \
+             request parameters."
+        ))
     }
 
     /// An internal failure: the cause is kept for the log, the client sees a generic message.

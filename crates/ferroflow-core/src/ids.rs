@@ -210,13 +210,17 @@ pub fn decode_page_token(token: Option<&str>) -> Result<usize> {
         Some("") => return Ok(0),
         Some(token) => token,
     };
-    let invalid = || {
+    // MLflow's three messages, one per stage that can fail.
+    let bytes = STANDARD
+        .decode(token.trim())
+        .map_err(|_| Error::invalid_parameter("Invalid page token, could not base64-decode"))?;
+    let parsed: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| {
         Error::invalid_parameter(format!(
-            "Invalid page token, could not base64-decode: '{token}'"
+            "Invalid page token, decoded value=b'{}'",
+            String::from_utf8_lossy(&bytes).escape_default()
         ))
-    };
-    let bytes = STANDARD.decode(token.trim()).map_err(|_| invalid())?;
-    let parsed: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
+    })?;
+    let invalid = || Error::invalid_parameter(format!("Invalid page token, parsed value={parsed}"));
     let offset = parsed
         .get("offset")
         .and_then(serde_json::Value::as_u64)

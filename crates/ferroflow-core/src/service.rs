@@ -326,7 +326,8 @@ impl TrackingService {
                 experiment_id,
                 run_name,
                 user_id: request.user_id.unwrap_or_default(),
-                start_time: request.start_time.unwrap_or_else(now_millis),
+                // MLflow stores what the client sent, 0 when it sent nothing; every client sends it.
+                start_time: request.start_time.unwrap_or(0),
                 artifact_uri,
                 tags,
             })

@@ -140,11 +140,19 @@ pub struct RunOutputs {
     pub model_outputs: Vec<ModelOutput>,
 }
 
+impl RunOutputs {
+    /// MLflow sends a run's `outputs` only when it has some.
+    pub fn is_empty(&self) -> bool {
+        self.model_outputs.is_empty()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Run {
     pub info: RunInfo,
     pub data: RunData,
     pub inputs: RunInputs,
+    #[serde(skip_serializing_if = "RunOutputs::is_empty")]
     pub outputs: RunOutputs,
 }
 

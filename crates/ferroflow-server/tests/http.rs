@@ -243,7 +243,7 @@ async fn bad_requests_answer_mlflow_errors() {
     assert_error(&missing, 400, "INVALID_PARAMETER_VALUE");
     assert_eq!(
         missing.json()["message"],
-        "Missing value for required parameter 'name'."
+        "Missing value for required parameter 'name'. See the API docs for more information about request parameters."
     );
 
     let not_json = app

@@ -230,7 +230,7 @@ async fn create_refusals() {
         &app.post("/logged-models", json!({})).await,
         400,
         "INVALID_PARAMETER_VALUE",
-        "Missing value for required parameter 'experiment_id'.",
+        "Missing value for required parameter 'experiment_id'. See the API docs for more information about request parameters.",
     );
     assert_error(
         &app.post("/logged-models", json!({"experiment_id": "99"}))
@@ -294,14 +294,14 @@ async fn get_finalize_and_delete() {
         .await,
         400,
         "INVALID_PARAMETER_VALUE",
-        "Missing value for required parameter 'model_id'.",
+        "Missing value for required parameter 'model_id'. See the API docs for more information about request parameters.",
     );
     assert_error(
         &app.patch(&format!("/logged-models/{id}"), json!({"model_id": id}))
             .await,
         400,
         "INVALID_PARAMETER_VALUE",
-        "Missing value for required parameter 'status'.",
+        "Missing value for required parameter 'status'. See the API docs for more information about request parameters.",
     );
     let ready = app
         .patch(
@@ -421,7 +421,7 @@ async fn tags_and_params() {
         .await,
         400,
         "INVALID_PARAMETER_VALUE",
-        "Missing value for required parameter 'model_id'.",
+        "Missing value for required parameter 'model_id'. See the API docs for more information about request parameters.",
     );
     let logged = app
         .post(
@@ -569,7 +569,7 @@ async fn search_refusals() {
     let cases = [
         (
             json!({}),
-            "Missing value for required parameter 'experiment_ids'.",
+            "Missing value for required parameter 'experiment_ids'. See the API docs for more information about request parameters.",
         ),
         (
             json!({"experiment_ids": ["x"]}),
@@ -619,6 +619,7 @@ async fn artifact_directories_list_the_model_root() {
     std::fs::create_dir_all(root.join("sub")).unwrap();
     std::fs::write(root.join("MLmodel"), "flavors: {}\n").unwrap();
     std::fs::write(root.join("sub/data.bin"), "xyz").unwrap();
+    std::fs::write(root.join("sub/empty"), "").unwrap();
     let root_uri = format!("mlflow-artifacts:/{experiment_id}/models/{id}/artifacts");
     let listing = app
         .get(&format!("/logged-models/{id}/artifacts/directories"))
@@ -639,7 +640,10 @@ async fn artifact_directories_list_the_model_root() {
         .json();
     assert_eq!(
         nested["files"],
-        json!([{"path": "sub/data.bin", "is_dir": false, "file_size": 3}])
+        json!([
+            {"path": "sub/data.bin", "is_dir": false, "file_size": 3},
+            {"path": "sub/empty", "is_dir": false},
+        ])
     );
     let missing = app
         .get(&format!(

@@ -1230,7 +1230,7 @@ mod tests {
         no_run_id.assert_error(StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE");
         assert_eq!(
             no_run_id.json()["message"],
-            "Missing value for required parameter 'run_id'."
+            "Missing value for required parameter 'run_id'. See the API docs for more information about request parameters."
         );
     }
 

@@ -196,7 +196,11 @@ async fn list_logged_model_artifacts(
                 format!("{relative}/{}", entry.name)
             },
             is_dir: entry.is_dir,
-            file_size: entry.size.and_then(|size| i64::try_from(size).ok()),
+            // MLflow's `FileInfo.to_proto` sets `file_size` only when it is truthy: none for an empty file.
+            file_size: entry
+                .size
+                .filter(|size| *size > 0)
+                .and_then(|size| i64::try_from(size).ok()),
         })
         .collect();
     Ok(Json(ListArtifactsResponse {
