@@ -163,19 +163,8 @@ impl fmt::Display for Entity {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Comparator {
-    Eq,
-    NotEq,
-    Lt,
-    Le,
-    Gt,
-    Ge,
-    Like,
-    ILike,
-    In,
-    NotIn,
-}
+// The comparators and values are the tracking filter's own; logged-model filters use a subset of them.
+pub use crate::filter::{Comparator, Value};
 
 /// The operators of numeric entities, in MLflow's order (it lists them in messages).
 const NUMERIC_COMPARATORS: [Comparator; 6] = [
@@ -196,34 +185,6 @@ const STRING_COMPARATORS: [Comparator; 6] = [
     Comparator::In,
     Comparator::NotIn,
 ];
-
-impl Comparator {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Comparator::Eq => "=",
-            Comparator::NotEq => "!=",
-            Comparator::Lt => "<",
-            Comparator::Le => "<=",
-            Comparator::Gt => ">",
-            Comparator::Ge => ">=",
-            Comparator::Like => "LIKE",
-            Comparator::ILike => "ILIKE",
-            Comparator::In => "IN",
-            Comparator::NotIn => "NOT IN",
-        }
-    }
-}
-
-/// The right side of a comparison, already converted for its entity.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Value {
-    /// For metrics and timestamps.
-    Number(f64),
-    /// For `=`, `!=`, `LIKE` and `ILIKE` on strings.
-    String(String),
-    /// For `IN` and `NOT IN`.
-    List(Vec<String>),
-}
 
 /// One `entity operator value` term; a filter is a conjunction of them.
 #[derive(Debug, Clone, PartialEq)]
@@ -1005,6 +966,7 @@ mod tests {
                     .collect();
                 format!("({})", items.join(", "))
             }
+            Value::Null => "NULL".to_owned(),
         };
         format!("{identifier} {} {value}", comparison.comparator.as_str())
     }

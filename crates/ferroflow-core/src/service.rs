@@ -332,11 +332,15 @@ impl TrackingService {
                 tags,
             })
             .await?;
-        self.get_run(RunIdRequest {
-            run_id: Some(run_id),
-            run_uuid: None,
-        })
-        .await
+        let mut created = self
+            .get_run(RunIdRequest {
+                run_id: Some(run_id),
+                run_uuid: None,
+            })
+            .await?;
+        // A new run has no outputs, and MLflow's create-run answer leaves the field out.
+        created.run.outputs = None;
+        Ok(created)
     }
 
     pub async fn get_run(&self, request: RunIdRequest) -> Result<RunResponse> {

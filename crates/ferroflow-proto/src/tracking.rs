@@ -140,20 +140,14 @@ pub struct RunOutputs {
     pub model_outputs: Vec<ModelOutput>,
 }
 
-impl RunOutputs {
-    /// MLflow sends a run's `outputs` only when it has some.
-    pub fn is_empty(&self) -> bool {
-        self.model_outputs.is_empty()
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Run {
     pub info: RunInfo,
     pub data: RunData,
     pub inputs: RunInputs,
-    #[serde(skip_serializing_if = "RunOutputs::is_empty")]
-    pub outputs: RunOutputs,
+    /// MLflow's get and search send `outputs` always (`{}` when empty); its create-run answer has none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outputs: Option<RunOutputs>,
 }
 
 /// One entry of an artifact listing.

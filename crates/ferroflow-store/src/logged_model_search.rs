@@ -21,12 +21,12 @@
 //!   the item's dataset name and digest when given. Then `creation_timestamp_ms DESC` unless ordered
 //!   already, then `model_id ASC` unless ordered already.
 
-use crate::search::Dialect;
+use crate::search::{string_comparison, Dialect};
 use ferroflow_core::logged_model_filter::{
     Attribute, Comparator, Comparison, Entity, OrderBy, OrderField, Value,
 };
 use ferroflow_core::logged_models::{DatasetFilter, LoggedModelQuery};
-use sea_query::{BinOper, Cond, Expr, Func, Iden, Order, Query, SelectStatement, SimpleExpr};
+use sea_query::{Cond, Expr, Iden, Order, Query, SelectStatement, SimpleExpr};
 
 /// The `SELECT logged_models.model_id` of one page of a search on SQLite; see
 /// [`logged_model_search_statement_for`].
@@ -155,22 +155,6 @@ fn model_id_in(subquery: SelectStatement) -> SimpleExpr {
     Expr::col((LoggedModels::Table, LoggedModels::ModelId)).in_subquery(subquery)
 }
 
-/// Translates a `LIKE` pattern (`%`, `_`, no escape) into the `GLOB` pattern that matches the same strings.
-fn like_to_glob(pattern: &str) -> String {
-    let mut glob = String::with_capacity(pattern.len());
-    for character in pattern.chars() {
-        match character {
-            '%' => glob.push('*'),
-            '_' => glob.push('?'),
-            '*' => glob.push_str("[*]"),
-            '?' => glob.push_str("[?]"),
-            '[' => glob.push_str("[[]"),
-            other => glob.push(other),
-        }
-    }
-    glob
-}
-
 /// `column <op> ?` for a numeric comparison. The number is bound as a double, as MLflow binds it.
 fn numeric_condition(column: SimpleExpr, comparator: Comparator, number: f64) -> SimpleExpr {
     let column = Expr::expr(column);
@@ -183,9 +167,12 @@ fn numeric_condition(column: SimpleExpr, comparator: Comparator, number: f64) ->
         Comparator::Gt => column.gt(value),
         Comparator::Ge => column.gte(value),
         // The parser allows only the six above on numbers; a mismatch matches nothing.
-        Comparator::Like | Comparator::ILike | Comparator::In | Comparator::NotIn => {
-            Expr::cust("1 = 0")
-        }
+        Comparator::Like
+        | Comparator::ILike
+        | Comparator::In
+        | Comparator::NotIn
+        | Comparator::IsNull
+        | Comparator::IsNotNull => Expr::cust("1 = 0"),
     }
 }
 
@@ -196,36 +183,8 @@ fn string_condition(
     value: &Value,
     dialect: Dialect,
 ) -> SimpleExpr {
-    // MySQL compares strings case-insensitively under its default collations; MLflow adds BINARY.
-    let exact = |column: SimpleExpr| match dialect {
-        Dialect::MySql => Expr::cust_with_exprs("BINARY $1", [column]),
-        Dialect::Sqlite | Dialect::Postgres => column,
-    };
-    match (comparator, value) {
-        (Comparator::Eq, Value::String(text)) => Expr::expr(exact(column)).eq(text.as_str()),
-        (Comparator::NotEq, Value::String(text)) => Expr::expr(exact(column)).ne(text.as_str()),
-        (Comparator::Like, Value::String(pattern)) => match dialect {
-            Dialect::Sqlite => {
-                Expr::expr(column).binary(BinOper::Custom("GLOB"), like_to_glob(pattern))
-            }
-            Dialect::Postgres | Dialect::MySql => Expr::expr(exact(column)).like(pattern.as_str()),
-        },
-        (Comparator::ILike, Value::String(pattern)) => match dialect {
-            Dialect::Postgres => {
-                Expr::expr(column).binary(BinOper::Custom("ILIKE"), pattern.as_str())
-            }
-            Dialect::Sqlite | Dialect::MySql => Expr::expr(Func::lower(column))
-                .binary(BinOper::Like, Func::lower(Expr::val(pattern.as_str()))),
-        },
-        (Comparator::In, Value::List(items)) => {
-            Expr::expr(exact(column)).is_in(items.iter().map(String::as_str))
-        }
-        (Comparator::NotIn, Value::List(items)) => {
-            Expr::expr(exact(column)).is_not_in(items.iter().map(String::as_str))
-        }
-        // The parser pairs strings with these operators and lists with IN; a mismatch matches nothing.
-        _ => Expr::cust("1 = 0"),
-    }
+    // The parser pairs strings with these operators and lists with IN; a mismatch matches nothing.
+    string_comparison(column, comparator, value, dialect).unwrap_or_else(|| Expr::cust("1 = 0"))
 }
 
 /// `(name = ? AND digest = ?) OR ...` over `logged_model_metrics`, one term per dataset.
@@ -265,7 +224,7 @@ fn condition(comparison: &Comparison, datasets: &[DatasetFilter], dialect: Diale
                     comparison.comparator,
                     *number,
                 ),
-                Value::String(_) | Value::List(_) => Expr::cust("1 = 0"),
+                Value::String(_) | Value::List(_) | Value::Null => Expr::cust("1 = 0"),
             };
             let mut subquery = Query::select();
             subquery
@@ -474,10 +433,5 @@ mod tests {
             ),
             "{sql}"
         );
-    }
-
-    #[test]
-    fn like_becomes_glob() {
-        assert_eq!(like_to_glob("a%b_c*d?[e]"), "a*b?c[*]d[?][[]e]");
     }
 }

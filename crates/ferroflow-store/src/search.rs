@@ -290,12 +290,25 @@ fn string_condition(
     comparison: &Comparison,
     dialect: Dialect,
 ) -> Result<SimpleExpr> {
+    string_comparison(column, comparison.comparator, &comparison.value, dialect)
+        .ok_or_else(|| unsupported(comparison))
+}
+
+/// `column <op> ?` for a string comparator, case-sensitive except `ILIKE`, in the given dialect; `None`
+/// when the comparator does not take this value (a number, or a list with `=`). Shared by every search
+/// that compares strings as MLflow does.
+pub(crate) fn string_comparison(
+    column: SimpleExpr,
+    comparator: Comparator,
+    value: &Value,
+    dialect: Dialect,
+) -> Option<SimpleExpr> {
     // MySQL compares strings case-insensitively under its default collations; MLflow adds BINARY.
     let exact = |column: SimpleExpr| match dialect {
         Dialect::MySql => Expr::cust_with_exprs("BINARY $1", [column]),
         Dialect::Sqlite | Dialect::Postgres => column,
     };
-    let condition = match (&comparison.comparator, &comparison.value) {
+    let condition = match (comparator, value) {
         (Comparator::Eq, Value::String(text)) => Expr::expr(exact(column)).eq(text.as_str()),
         (Comparator::NotEq, Value::String(text)) => Expr::expr(exact(column)).ne(text.as_str()),
         (Comparator::Like, Value::String(pattern)) => match dialect {
@@ -317,9 +330,9 @@ fn string_condition(
         (Comparator::NotIn, Value::List(items)) => {
             Expr::expr(exact(column)).is_not_in(items.iter().map(String::as_str))
         }
-        _ => return Err(unsupported(comparison)),
+        _ => return None,
     };
-    Ok(condition)
+    Some(condition)
 }
 
 /// `EXISTS (SELECT 1 FROM <table> WHERE <table>.run_uuid = runs.run_uuid AND <table>.key = ? AND ...)`.

@@ -528,7 +528,7 @@ async fn inputs_outputs_and_dataset_search() {
     assert_eq!(run.inputs.dataset_inputs, vec![input]);
     assert_eq!(run.inputs.model_inputs.len(), 1);
     assert_eq!(
-        run.outputs.model_outputs,
+        run.outputs.unwrap().model_outputs,
         vec![ModelOutput {
             model_id: "m-2".into(),
             step: Some(3)

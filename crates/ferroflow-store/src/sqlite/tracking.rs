@@ -231,7 +231,7 @@ impl SqliteStore {
                         info,
                         data: RunData::default(),
                         inputs: RunInputs::default(),
-                        outputs: RunOutputs::default(),
+                        outputs: Some(RunOutputs::default()),
                     },
                 );
             }
@@ -374,10 +374,13 @@ impl SqliteStore {
                 if source_type == "RUN_INPUT" {
                     run.inputs.model_inputs.push(ModelInput { model_id });
                 } else {
-                    run.outputs.model_outputs.push(ModelOutput {
-                        model_id,
-                        step: Some(row.try_get("step").map_err(db_error)?),
-                    });
+                    run.outputs
+                        .get_or_insert_with(RunOutputs::default)
+                        .model_outputs
+                        .push(ModelOutput {
+                            model_id,
+                            step: Some(row.try_get("step").map_err(db_error)?),
+                        });
                 }
             }
         }
