@@ -3,7 +3,7 @@
 
 Usage: bench/quick.py [--runs 10000] [--duration 10]
 
-Needs: a release build of ferroflow (target/release/ferroflow), `wrk` (Debian package) as the load generator,
+Needs: a release build of ferroflow (target/release/ferroflow, or FERROFLOW_BIN), `wrk` (Debian package) as the load generator,
 and a venv with mlflow==3.17.2 (MLFLOW_VENV, default .venv). Each server gets a fresh SQLite database. The
 10,000-run search data set is seeded once through ferroflow's REST API and the database file is copied for
 each server, which works because both serve the same MLflow 3.17 schema.
@@ -50,7 +50,8 @@ class Server:
         uri = f"sqlite:///{db_path}"
         artifacts = os.path.join(workdir, "artifacts")
         if kind == "ferroflow":
-            command = [os.path.join(ROOT, "target", "release", "ferroflow"), "server", "--port", str(self.port),
+            binary = os.environ.get("FERROFLOW_BIN", os.path.join(ROOT, "target", "release", "ferroflow"))
+            command = [binary, "server", "--port", str(self.port),
                        "--backend-store-uri", uri, "--artifacts-destination", artifacts]
         else:
             venv = os.environ.get("MLFLOW_VENV", os.path.join(ROOT, ".venv"))
@@ -103,7 +104,7 @@ class Server:
 def wrk(base, path, script, connections, duration, env):
     threads = min(connections, 2)
     output = subprocess.run(
-        ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{duration}s", "--latency", "-s",
+        ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{duration}s", "--timeout", "60s", "--latency", "-s",
          os.path.join(LUA, script), base + path],
         capture_output=True, text=True, env={**os.environ, **env}, check=True).stdout
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
