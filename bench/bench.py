@@ -1,0 +1,462 @@
+#!/usr/bin/env python3
+"""ferroflow beside `mlflow server` and FastTrackML: same data, same payloads, same load generator, one run.
+
+Run it through `bench/run`, which builds and installs what this needs. Directly:
+
+    MLFLOW_VENV=.venv FASTTRACKML_VENV=bench/.venv-fasttrackml python bench/bench.py [--servers ...]
+
+Every server gets a fresh SQLite database per scenario group. Load comes from `wrk` (C, event loop, Lua
+payloads), which runs beside the server on the same 2 cores; the report shows its CPU time so that a reader
+can see it was not the limit. Data sets that would take a peer many minutes to ingest through its API (10,000
+runs for search, the 100,000- and 1,000,000-point metrics) are written once through ferroflow's API and the
+database file is copied for `mlflow server`, which reads the same MLflow schema; FastTrackML has its own
+schema, so it is seeded through its own API. A scenario a server cannot run is reported with the reason.
+"""
+
+import argparse
+import json
+import os
+import random
+import re
+import resource
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LUA = os.path.join(ROOT, "bench", "lua")
+API = "/api/2.0/mlflow"
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def call(base, path, body=None, timeout=600):
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(base + path, data=data, method="POST" if body is not None else "GET")
+    request.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        text = response.read().decode()
+        return json.loads(text) if text.strip().startswith("{") else text
+
+
+class Server:
+    """One server process on a free port, with its whole process tree's memory sampled."""
+
+    def __init__(self, kind, workdir, db_path):
+        self.kind = kind
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        artifacts = os.path.join(workdir, f"{kind}-artifacts")
+        if kind == "ferroflow":
+            binary = os.environ.get("FERROFLOW_BIN", os.path.join(ROOT, "target", "release", "ferroflow"))
+            command = [binary, "server", "--port", str(self.port), "--backend-store-uri", f"sqlite:///{db_path}",
+                       "--artifacts-destination", artifacts]
+        elif kind == "mlflow":
+            venv = os.environ.get("MLFLOW_VENV", os.path.join(ROOT, ".venv"))
+            command = [os.path.join(venv, "bin", "mlflow"), "server", "--port", str(self.port),
+                       "--backend-store-uri", f"sqlite:///{db_path}", "--artifacts-destination", artifacts]
+        elif kind == "fasttrackml":
+            venv = os.environ.get("FASTTRACKML_VENV", os.path.join(ROOT, "bench", ".venv-fasttrackml"))
+            command = [os.path.join(venv, "bin", "fml"), "server", "--listen-address", f"127.0.0.1:{self.port}",
+                       "--database-uri", f"sqlite://{db_path}", "--default-artifact-root", artifacts]
+        else:
+            raise ValueError(kind)
+        self.log = open(os.path.join(workdir, f"{kind}.log"), "a")
+        started = time.monotonic()
+        self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        while True:
+            try:
+                if call(self.base, "/health", timeout=5) is not None:
+                    break
+            except Exception:
+                pass
+            if self.process.poll() is not None or time.monotonic() - started > 180:
+                raise RuntimeError(f"{kind} did not start; see {self.log.name}")
+            time.sleep(0.02)
+        self.startup_seconds = time.monotonic() - started
+        self.peak_kib = 0
+        self._sampling = True
+        self._sampler = threading.Thread(target=self._sample, daemon=True)
+        self._sampler.start()
+
+    def pids(self):
+        pids, seen = [self.process.pid], []
+        while pids:
+            pid = pids.pop()
+            if pid in seen:
+                continue
+            seen.append(pid)
+            try:
+                with open(f"/proc/{pid}/task/{pid}/children") as children:
+                    pids.extend(int(child) for child in children.read().split())
+            except OSError:
+                pass
+        return seen
+
+    def rss_kib(self):
+        total = 0
+        for pid in self.pids():
+            try:
+                with open(f"/proc/{pid}/status") as status:
+                    for line in status:
+                        if line.startswith("VmRSS:"):
+                            total += int(line.split()[1])
+            except OSError:
+                pass
+        return total
+
+    def cpu_seconds(self):
+        ticks = os.sysconf("SC_CLK_TCK")
+        total = 0.0
+        for pid in self.pids():
+            try:
+                with open(f"/proc/{pid}/stat") as stat:
+                    fields = stat.read().rsplit(")", 1)[1].split()
+                    total += (int(fields[11]) + int(fields[12])) / ticks
+            except (OSError, IndexError, ValueError):
+                pass
+        return total
+
+    def _sample(self):
+        while self._sampling:
+            self.peak_kib = max(self.peak_kib, self.rss_kib())
+            time.sleep(0.05)
+
+    def reset_peak(self):
+        self.peak_kib = self.rss_kib()
+
+    def stop(self):
+        self._sampling = False
+        try:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout=60)
+        except Exception:
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.log.close()
+
+
+def wrk(server, path, script, connections, duration, env, warm_up=3):
+    """Runs wrk; reports requests/s, latency percentiles, errors, and wrk's own CPU use. A first run of
+    `warm_up` seconds is thrown away: Python servers import lazily and every worker pays on its first call."""
+    threads = min(connections, 2)
+    if warm_up:
+        subprocess.run(["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{warm_up}s", "--timeout", "120s",
+                        "-s", os.path.join(LUA, script), server.base + path],
+                       capture_output=True, env={**os.environ, **env}, check=True)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    server_cpu_before = server.cpu_seconds()
+    output = subprocess.run(
+        ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{duration}s", "--timeout", "120s",
+         "--latency", "-s", os.path.join(LUA, script), server.base + path],
+        capture_output=True, text=True, env={**os.environ, **env}, check=True).stdout
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    socket_errors = re.search(r"Socket errors: (.*)", output)
+    latencies = dict(re.findall(r"^\s+(50|99)%\s+([\d.]+\w+)", output, re.M))
+    return {
+        "rps": rate,
+        "p50": latencies.get("50"),
+        "p99": latencies.get("99"),
+        "errors": int(errors.group(1)) if errors else 0,
+        "socket_errors": socket_errors.group(1) if socket_errors else None,
+        "wrk_cpu_s": round((after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime), 2),
+        "server_cpu_s": round(server.cpu_seconds() - server_cpu_before, 2),
+        "duration_s": duration,
+    }
+
+
+def new_run(base, experiment_id="0"):
+    return call(base, f"{API}/runs/create", {"experiment_id": experiment_id,
+                                             "start_time": 1700000000000})["run"]["info"]["run_id"]
+
+
+# ----- data sets ---------------------------------------------------------------------------------------------
+
+def seed_search_data(base, runs):
+    """10,000 runs with 5 params, 5 metrics and 3 tags each (the run name tag included)."""
+    experiment_id = call(base, f"{API}/experiments/create", {"name": "search-bench"})["experiment_id"]
+    rng = random.Random(7)
+    for index in range(runs):
+        run = call(base, f"{API}/runs/create", {
+            "experiment_id": experiment_id, "start_time": 1700000000000 + index,
+            "tags": [{"key": "mlflow.runName", "value": f"run-{index}"}]})["run"]["info"]["run_id"]
+        call(base, f"{API}/runs/log-batch", {
+            "run_id": run,
+            "params": [{"key": f"p{k}", "value": rng.choice("abcd")} for k in range(5)],
+            "metrics": [{"key": f"m{k}", "value": rng.random(), "timestamp": 1700000000000, "step": 0}
+                        for k in range(5)],
+            "tags": [{"key": f"t{k}", "value": rng.choice(["x", "y"])} for k in range(2)]})
+        if index % 2000 == 1999:
+            print(f"    seeded {index + 1}/{runs} runs", flush=True)
+    return experiment_id
+
+
+def seed_long_metric(base, points, key):
+    run = new_run(base)
+    for start in range(0, points, 1000):
+        call(base, f"{API}/runs/log-batch", {"run_id": run, "metrics": [
+            {"key": key, "value": (step % 977) / 977.0, "timestamp": 1700000000000 + step, "step": step}
+            for step in range(start, min(start + 1000, points))]})
+    return run
+
+
+SEARCH_BODY = {"filter": "metrics.m1 > 0.5 and params.p1 = 'a'", "order_by": ["metrics.m2 DESC"],
+               "max_results": 100}
+
+
+def page_through(base, experiment_id):
+    started = time.monotonic()
+    token, pages, runs = None, 0, 0
+    while True:
+        body = {"experiment_ids": [experiment_id], **SEARCH_BODY}
+        if token:
+            body["page_token"] = token
+        answer = call(base, f"{API}/runs/search", body)
+        pages += 1
+        runs += len(answer.get("runs", []))
+        token = answer.get("next_page_token")
+        if not token:
+            return {"seconds": round(time.monotonic() - started, 3), "pages": pages, "runs": runs}
+
+
+def fetch_history(server, run_id, key):
+    """The whole history, paged the way the mlflow client pages it (25,000 per request)."""
+    server.reset_peak()
+    started = time.monotonic()
+    token, points = None, 0
+    while True:
+        query = f"{API}/metrics/get-history?run_id={run_id}&metric_key={key}&max_results=25000"
+        if token:
+            query += f"&page_token={urllib.request.quote(token)}"
+        answer = call(server.base, query)
+        points += len(answer.get("metrics", []))
+        token = answer.get("next_page_token")
+        if not token:
+            break
+    return {"seconds": round(time.monotonic() - started, 3), "points": points,
+            "peak_rss_mib": round(server.peak_kib / 1024, 1)}
+
+
+def sqlite_physical_limit(workdir, rows):
+    """The log-batch rows inserted straight into SQLite: one prepared statement, 1000 rows a transaction."""
+    path = os.path.join(workdir, "physical.db")
+    shutil.copy(os.path.join(workdir, "schema-template.db"), path)
+    connection = sqlite3.connect(path)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=NORMAL")
+    connection.execute("INSERT INTO runs (run_uuid, experiment_id, lifecycle_stage, status) "
+                       "VALUES ('r', 0, 'active', 'RUNNING')")
+    connection.commit()
+    started = time.monotonic()
+    for start in range(0, rows, 1000):
+        connection.executemany(
+            "INSERT INTO metrics (key, value, timestamp, run_uuid, step, is_nan) VALUES (?, ?, ?, 'r', ?, 0)",
+            [(f"m{step % 10}", step + 0.25, 1700000000000 + step, step) for step in range(start, start + 1000)])
+        connection.commit()
+    seconds = time.monotonic() - started
+    connection.close()
+    return {"rows_per_s": round(rows / seconds), "rows": rows}
+
+
+# ----- scenario groups ----------------------------------------------------------------------------------------
+
+def measure_writes(kind, workdir, duration):
+    server = Server(kind, os.path.join(workdir), os.path.join(workdir, f"{kind}-writes.db"))
+    result = {"startup_s": round(server.startup_seconds, 3)}
+    try:
+        time.sleep(2)
+        result["idle_rss_mib"] = round(server.rss_kib() / 1024, 1)
+        server.reset_peak()
+        env = {"RUN_ID": new_run(server.base), "EXPERIMENT_ID": "0"}
+        result["log_metric_c1"] = wrk(server, f"{API}/runs/log-metric", "log_metric.lua", 1, duration, env)
+        env = {"RUN_ID": new_run(server.base), "EXPERIMENT_ID": "0"}
+        result["log_metric_c16"] = wrk(server, f"{API}/runs/log-metric", "log_metric.lua", 16, duration, env)
+        batch = wrk(server, f"{API}/runs/log-batch", "log_batch.lua", 4, duration, {"RUN_ID": new_run(server.base)})
+        batch["rows_per_s"] = round(batch["rps"] * 1000)
+        result["log_batch_c4"] = batch
+        result["create_run_c8"] = wrk(server, f"{API}/runs/create", "create_run.lua", 8, duration, env)
+        result["peak_rss_mib"] = round(server.peak_kib / 1024, 1)
+    finally:
+        server.stop()
+    return result
+
+
+def measure_reads(kind, workdir, seeded, duration):
+    """Search over 10,000 runs and the long metric histories, on a copy of the seeded database."""
+    db = os.path.join(workdir, f"{kind}-reads.db")
+    if kind == "fasttrackml":
+        server = Server(kind, workdir, db)
+        print("    seeding fasttrackml through its API", flush=True)
+        experiment_id = seed_search_data(server.base, seeded["runs"])
+        histories = {key: seed_long_metric(server.base, points, key) for key, points in seeded["histories"].items()}
+    else:
+        shutil.copy(seeded["db"], db)
+        server = Server(kind, workdir, db)
+        experiment_id = seeded["experiment_id"]
+        histories = seeded["history_runs"]
+    result = {}
+    try:
+        env = {"EXPERIMENT_ID": experiment_id}
+        result["search_c1"] = wrk(server, f"{API}/runs/search", "search_runs.lua", 1, duration, env)
+        result["search_all_pages"] = page_through(server.base, experiment_id)
+        for key, run_id in histories.items():
+            result[f"history_{key}"] = fetch_history(server, run_id, key)
+    finally:
+        server.stop()
+    return result
+
+
+def seed_reads(workdir, runs, histories):
+    """Writes the read data set once through ferroflow and keeps the database file."""
+    db = os.path.join(workdir, "seed.db")
+    server = Server("ferroflow", workdir, db)
+    try:
+        print(f"  seeding {runs} runs and {sorted(histories.values())} point metrics through ferroflow", flush=True)
+        experiment_id = seed_search_data(server.base, runs)
+        history_runs = {key: seed_long_metric(server.base, points, key) for key, points in histories.items()}
+    finally:
+        server.stop()
+    return {"db": db, "experiment_id": experiment_id, "history_runs": history_runs, "runs": runs,
+            "histories": histories}
+
+
+def make_schema_template(workdir):
+    """A database with MLflow's schema and nothing else, for the physical-limit scenario."""
+    path = os.path.join(workdir, "schema-template.db")
+    server = Server("ferroflow", workdir, path)
+    server.stop()
+
+
+# ----- report -------------------------------------------------------------------------------------------------
+
+ROWS = [
+    ("log-metric, c=1 (req/s)", ("writes", "log_metric_c1", "rps"), True),
+    ("log-metric, c=1 p50 / p99", ("writes", "log_metric_c1", "p50", "p99"), None),
+    ("log-metric, c=16 (req/s)", ("writes", "log_metric_c16", "rps"), True),
+    ("log-metric, c=16 p50 / p99", ("writes", "log_metric_c16", "p50", "p99"), None),
+    ("log-batch 1000 metrics, c=4 (rows/s)", ("writes", "log_batch_c4", "rows_per_s"), True),
+    ("create-run, c=8 (req/s)", ("writes", "create_run_c8", "rps"), True),
+    ("search-runs 10k runs, c=1 (req/s)", ("reads", "search_c1", "rps"), True),
+    ("search-runs p50 / p99", ("reads", "search_c1", "p50", "p99"), None),
+    ("search-runs, all pages (s)", ("reads", "search_all_pages", "seconds"), False),
+    ("history 100k points (s)", ("reads", "history_h100k", "seconds"), False),
+    ("history 100k points, peak RSS (MiB)", ("reads", "history_h100k", "peak_rss_mib"), False),
+    ("history 1M points (s)", ("reads", "history_h1m", "seconds"), False),
+    ("history 1M points, peak RSS (MiB)", ("reads", "history_h1m", "peak_rss_mib"), False),
+    ("idle RSS (MiB)", ("writes", "idle_rss_mib"), False),
+    ("peak RSS under write load (MiB)", ("writes", "peak_rss_mib"), False),
+    ("start to first /health (s)", ("writes", "startup_s"), False),
+]
+
+
+def lookup(result, path):
+    value = result
+    for part in path:
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def render(results, meta):
+    servers = [kind for kind in ("ferroflow", "mlflow", "fasttrackml") if kind in results]
+    lines = [f"Measured {meta['date']} on {meta['machine']}; command: `{meta['command']}`.", ""]
+    header = "| scenario | " + " | ".join(servers) + " | " + " | ".join(
+        f"ferroflow / {kind}" for kind in servers if kind != "ferroflow") + " |"
+    lines += [header, "|" + " --- |" * (1 + len(servers) + len(servers) - 1)]
+    for title, path, higher_is_better in ROWS:
+        cells, numbers = [], {}
+        for kind in servers:
+            result = results[kind]
+            if "error" in result.get(path[0], {}):
+                cells.append(f"not run: {result[path[0]]['error']}")
+                continue
+            if higher_is_better is None:
+                first = lookup(result, path[:3])
+                second = lookup(result, path[:2] + (path[3],))
+                cells.append(f"{first} / {second}" if first else "n/a")
+                continue
+            value = lookup(result, path)
+            numbers[kind] = value
+            cells.append("n/a" if value is None else f"{value:,.3g}" if value < 100 else f"{value:,.0f}")
+        ratios = []
+        for kind in servers:
+            if kind == "ferroflow":
+                continue
+            ours, theirs = numbers.get("ferroflow"), numbers.get(kind)
+            if higher_is_better is None or not ours or not theirs:
+                ratios.append("")
+            else:
+                ratio = ours / theirs if higher_is_better else theirs / ours
+                ratios.append(f"{ratio:,.1f}x")
+        lines.append(f"| {title} | " + " | ".join(cells) + " | " + " | ".join(ratios) + " |")
+    lines.append("")
+    lines.append("Ratios are ferroflow's advantage: above 1x means ferroflow is faster or smaller.")
+    if "physical_limit" in meta:
+        lines.append(f"SQLite physical limit for the log-batch rows (one prepared statement, 1000 rows a "
+                     f"transaction, no server): {meta['physical_limit']['rows_per_s']:,} rows/s.")
+    lines.append("Traces (OTLP and the client's trace path): not measured, ferroflow has no trace API yet.")
+    return "\n".join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--servers", default="ferroflow,mlflow,fasttrackml")
+    parser.add_argument("--runs", type=int, default=10000)
+    parser.add_argument("--duration", type=int, default=10, help="seconds of load per wrk scenario")
+    parser.add_argument("--history-points", default="100000,1000000")
+    parser.add_argument("--out", default=os.path.join(ROOT, "bench", "results"))
+    args = parser.parse_args()
+    servers = args.servers.split(",")
+    workdir = tempfile.mkdtemp(prefix="ferroflow-bench-")
+    small, large = (int(points) for points in args.history_points.split(","))
+    histories = {"h100k": small, "h1m": large}
+    meta = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "machine": f"{os.cpu_count()} cores, {round(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30)} GiB",
+            "command": "bench/run " + " ".join(sys.argv[1:])}
+    print(f"work dir {workdir}", flush=True)
+    results = {kind: {} for kind in servers}
+    try:
+        make_schema_template(workdir)
+        meta["physical_limit"] = sqlite_physical_limit(workdir, 200_000)
+        seeded = seed_reads(workdir, args.runs, histories)
+        for kind in servers:
+            print(f"{kind}: writes", flush=True)
+            try:
+                results[kind]["writes"] = measure_writes(kind, workdir, args.duration)
+            except Exception as error:
+                results[kind]["writes"] = {"error": str(error)}
+            print(f"{kind}: reads", flush=True)
+            try:
+                results[kind]["reads"] = measure_reads(kind, workdir, seeded, args.duration)
+            except Exception as error:
+                results[kind]["reads"] = {"error": str(error)}
+            print(json.dumps(results[kind], indent=1), flush=True)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "latest.json"), "w") as out:
+        json.dump({"meta": meta, "results": results}, out, indent=1)
+    table = render(results, meta)
+    with open(os.path.join(args.out, "latest.md"), "w") as out:
+        out.write(table + "\n")
+    print("\n" + table)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
