@@ -156,7 +156,7 @@ def wrk(server, path, script, connections, duration, env, warm_up=3):
     if warm_up:
         subprocess.run(["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{warm_up}s", "--timeout", "120s",
                         "-s", os.path.join(LUA, script), server.base + path],
-                       capture_output=True, env={**os.environ, **env}, check=True)
+                       capture_output=True, env={**os.environ, **env, "COUNTER_BASE": "50000000"}, check=True)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     server_cpu_before = server.cpu_seconds()
     output = subprocess.run(

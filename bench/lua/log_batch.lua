@@ -1,6 +1,7 @@
 -- log-batch with 1000 metrics per request; every row distinct.
 local run_id = os.getenv("RUN_ID")
-local counter = 0
+-- COUNTER_BASE keeps a warm-up run and the measured run from writing the same rows.
+local counter = tonumber(os.getenv("COUNTER_BASE") or "0")
 local thread_offset = 0
 local threads_seen = 0
 
