@@ -1,20 +1,32 @@
-"""Starting and stopping the servers under test (ferroflow and the reference `mlflow server`)."""
+"""Starting and stopping the servers under test (ferroflow and the reference `mlflow server`), and the
+fresh databases they run on (a SQLite file, or a new database on the PostgreSQL or MariaDB server)."""
 
 from __future__ import annotations
 
 import atexit
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
+from urllib.parse import quote, unquote, urlsplit
 
 import requests
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 KNOWN_SERVERS = ("ferroflow", "mlflow")
+KNOWN_BACKENDS = ("sqlite", "postgres", "mysql")
+
+# Admin connections that may create databases (the same variables as the Rust store suite).
+ADMIN_URIS = {
+    "postgres": os.environ.get("FERROFLOW_TEST_POSTGRES",
+                               "postgresql://postgres@127.0.0.1:5432/test"),
+    "mysql": os.environ.get("FERROFLOW_TEST_MYSQL", "mysql://root@127.0.0.1:3306/test"),
+}
 
 # mlflow's uvicorn + Flask stack takes 10-20 s to come up on a busy 2-core machine.
 START_TIMEOUT = {"ferroflow": 30.0, "mlflow": 90.0}
@@ -54,6 +66,142 @@ def requested_servers() -> list[str]:
     return names
 
 
+def requested_backends() -> list[str]:
+    raw = os.environ.get("COMPAT_BACKENDS", ",".join(KNOWN_BACKENDS))
+    names = [s.strip() for s in raw.split(",") if s.strip()]
+    unknown = [n for n in names if n not in KNOWN_BACKENDS]
+    if unknown:
+        raise SystemExit(f"COMPAT_BACKENDS: unknown backend(s) {unknown}; known: {KNOWN_BACKENDS}")
+    if not names:
+        raise SystemExit("COMPAT_BACKENDS is empty")
+    return names
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI") == "true"
+
+
+class _Admin:
+    """Where the admin URI of a database server points."""
+
+    def __init__(self, backend: str):
+        parts = urlsplit(ADMIN_URIS[backend])
+        self.backend = backend
+        self.host = parts.hostname or "127.0.0.1"
+        self.port = parts.port or (5432 if backend == "postgres" else 3306)
+        self.user = unquote(parts.username) if parts.username else (
+            "postgres" if backend == "postgres" else "root")
+        self.password = unquote(parts.password) if parts.password else ""
+        self.database = parts.path.lstrip("/") or ("postgres" if backend == "postgres" else "")
+
+    def connect(self, database: str | None = None):
+        if self.backend == "postgres":
+            import psycopg2
+
+            connection = psycopg2.connect(host=self.host, port=self.port, user=self.user,
+                                          password=self.password or None,
+                                          dbname=database or self.database, connect_timeout=5)
+            connection.autocommit = True
+            return connection
+        import pymysql
+
+        return pymysql.connect(host=self.host, port=self.port, user=self.user,
+                               password=self.password, database=database or self.database or None,
+                               connect_timeout=5, autocommit=True)
+
+    def execute(self, sql: str, database: str | None = None):
+        connection = self.connect(database)
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(sql)
+                return cursor.fetchall() if cursor.description else None
+        finally:
+            connection.close()
+
+
+_BACKEND_PROBLEMS: dict[str, str | None] = {}
+
+
+def backend_problem(backend: str) -> str | None:
+    """Why `backend` cannot be used (its server unreachable), or None. Checked once per run."""
+    if backend == "sqlite":
+        return None
+    if backend not in _BACKEND_PROBLEMS:
+        try:
+            _Admin(backend).execute("SELECT 1")
+            _BACKEND_PROBLEMS[backend] = None
+        except Exception as e:  # any driver or network failure means: not usable
+            _BACKEND_PROBLEMS[backend] = (
+                f"cannot reach {redact(ADMIN_URIS[backend])}: {type(e).__name__}: {e}".strip())
+    return _BACKEND_PROBLEMS[backend]
+
+
+def redact(text: str) -> str:
+    """`text` with the password of every URI in it hidden."""
+    return re.sub(r"(://[^:/@\s]+):[^@\s]+@", r"\1:***@", text)
+
+
+class Database:
+    """A fresh database for one server (or one interop test): a SQLite file under `workdir`, or a new
+    database on the PostgreSQL/MariaDB server, dropped by `drop()`."""
+
+    def __init__(self, backend: str, workdir: Path):
+        if backend not in KNOWN_BACKENDS:
+            raise ValueError(backend)
+        self.backend = backend
+        self.workdir = Path(workdir)
+        self.name = f"ff_compat_{uuid.uuid4().hex[:12]}"
+        self.created = False
+
+    def create(self) -> Database:
+        if self.backend == "postgres":
+            _Admin("postgres").execute(f'CREATE DATABASE "{self.name}"')
+        elif self.backend == "mysql":
+            _Admin("mysql").execute(f"CREATE DATABASE `{self.name}`")
+        self.created = True
+        return self
+
+    def drop(self) -> None:
+        if not self.created or self.backend == "sqlite":
+            return
+        try:
+            if self.backend == "postgres":
+                _Admin("postgres").execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+            else:
+                _Admin("mysql").execute(f"DROP DATABASE IF EXISTS `{self.name}`")
+        except Exception as e:
+            print(f"warning: could not drop test database {self.name}: {e}", file=sys.stderr)
+        self.created = False
+
+    def uri(self, kind: str) -> str:
+        """The backend store URI of this database for server `kind` (mlflow names its driver)."""
+        if self.backend == "sqlite":
+            return f"sqlite:///{self.workdir / 'mlflow.db'}"
+        admin = _Admin(self.backend)
+        credentials = quote(admin.user, safe="")
+        if admin.password:
+            credentials += ":" + quote(admin.password, safe="")
+        if self.backend == "postgres":
+            scheme = "postgresql+psycopg2" if kind == "mlflow" else "postgresql"
+        else:
+            scheme = "mysql+pymysql" if kind == "mlflow" else "mysql"
+        return f"{scheme}://{credentials}@{admin.host}:{admin.port}/{self.name}"
+
+    def execute(self, sql: str):
+        """Runs `sql` on this database; returns the rows of a query."""
+        if self.backend == "sqlite":
+            import sqlite3
+
+            connection = sqlite3.connect(self.workdir / "mlflow.db")
+            try:
+                rows = connection.execute(sql).fetchall()
+                connection.commit()
+                return rows
+            finally:
+                connection.close()
+        return _Admin(self.backend).execute(sql, self.name)
+
+
 def ferroflow_bin() -> Path:
     p = Path(os.environ.get("FERROFLOW_BIN", "target/debug/ferroflow"))
     return p if p.is_absolute() else REPO_ROOT / p
@@ -90,11 +238,13 @@ class Server:
     each start writes its own log file.
     """
 
-    def __init__(self, kind: str, workdir: Path):
+    def __init__(self, kind: str, workdir: Path, database: Database | None = None):
         if kind not in KNOWN_SERVERS:
             raise ValueError(kind)
         self.kind = kind
         self.workdir = Path(workdir)
+        self.database = database or Database("sqlite", self.workdir)
+        self.backend = self.database.backend
         self.db_path = self.workdir / "mlflow.db"
         self.artifacts = self.workdir / "mlartifacts"
         self.port: int | None = None
@@ -108,10 +258,10 @@ class Server:
 
     @property
     def backend_uri(self) -> str:
-        return f"sqlite:///{self.db_path}"
+        return self.database.uri(self.kind)
 
     def __repr__(self) -> str:
-        return f"<{self.kind} server {self.url if self.port else '(stopped)'}>"
+        return f"<{self.kind} server on {self.backend} {self.url if self.port else '(stopped)'}>"
 
     def command(self) -> list[str]:
         common = [
@@ -158,7 +308,7 @@ class Server:
         for _attempt in range(3):  # a port taken between free_port() and bind: retry
             self.port = free_port()
             self._log_file = open(self.log_path, "ab")
-            self._log_file.write(f"$ {' '.join(self.command())}\n".encode())
+            self._log_file.write(f"$ {redact(' '.join(self.command()))}\n".encode())
             self._log_file.flush()
             self.proc = subprocess.Popen(
                 self.command(),
@@ -179,7 +329,7 @@ class Server:
                 break
         raise ServerUnavailable(
             f"{self.kind} did not become healthy: {last_error}\n"
-            f"command: {' '.join(self.command())}\n"
+            f"command: {redact(' '.join(self.command()))}\n"
             f"--- last lines of {self.log_path} ---\n{self.log_tail()}"
         )
 

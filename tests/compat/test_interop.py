@@ -1,17 +1,26 @@
-"""Database interop: one server writes a sqlite DB + artifact dir, the other reads it back.
+"""Database interop: one server writes a database + artifact dir, the other reads it back, on every
+backend of COMPAT_BACKENDS (SQLite, PostgreSQL, MySQL/MariaDB).
 
 (a) `mlflow server` creates and fills a fresh DB, is stopped, ferroflow starts on the same DB and
     artifact dir and must return identical JSON for everything; then it writes more.
 (b) the reverse: ferroflow creates and fills, `mlflow server` reads (and writes more).
 
+And the schema ferroflow creates on PostgreSQL and MySQL is the one `mlflow db upgrade` creates: their
+`pg_dump --schema-only` / `mariadb-dump --no-data` are the same.
+
 Not parametrized over COMPAT_SERVERS' fixture: it needs both servers. It is skipped (loudly) when
-COMPAT_SERVERS does not name both, or when either executable is missing.
+COMPAT_SERVERS does not name both, or when either executable is missing; an unreachable database server
+is skipped too, unless CI=true.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
+import os
+import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import mlflow
@@ -33,6 +42,16 @@ ARTIFACTS = {
     "data/nested/deeper/notes.md": "# ünïcode ✓\n".encode(),
     "data/empty.txt": b"",
 }
+
+
+def require_backend(backend: str):
+    if backend not in cs.requested_backends():
+        pytest.skip(f"INTEROP NOT RUN on {backend}: COMPAT_BACKENDS leaves it out")
+    problem = cs.backend_problem(backend)
+    if problem:
+        if cs.in_ci():
+            pytest.fail(f"backend {backend} unavailable under CI=true: {problem}")
+        pytest.skip(f"INTEROP NOT RUN on {backend}: {problem}")
 
 
 def require_both():
@@ -290,18 +309,35 @@ def _nan_safe(obj):
     return obj
 
 
-@pytest.mark.parametrize(
-    "writer,reader",
-    [("mlflow", "ferroflow"), ("ferroflow", "mlflow")],
-    ids=["mlflow-writes-ferroflow-reads", "ferroflow-writes-mlflow-reads"],
-)
-def test_sqlite_db_interop(tmp_path, writer, reader):
+@pytest.fixture
+def shared_database(request, tmp_path):
+    """A fresh database of the test's backend, shared by the servers of one interop test."""
+    backend = request.node.callspec.params["backend"]
+    require_backend(backend)
+    database = cs.Database(backend, tmp_path / "shared").create()
+    yield database
+    database.drop()
+
+
+# Each case starts mlflow (20-30 s) up to twice. SQLite runs both directions; on PostgreSQL and MySQL
+# mlflow writes first, ferroflow reads and writes more, and mlflow reads that back: one round trip each
+# way in one case, to keep the suite's time.
+INTEROP_CASES = [
+    pytest.param("sqlite", "mlflow", "ferroflow", id="sqlite-mlflow-writes-ferroflow-reads"),
+    pytest.param("sqlite", "ferroflow", "mlflow", id="sqlite-ferroflow-writes-mlflow-reads"),
+    pytest.param("postgres", "mlflow", "ferroflow", id="postgres-mlflow-writes-ferroflow-reads"),
+    pytest.param("mysql", "mlflow", "ferroflow", id="mysql-mlflow-writes-ferroflow-reads"),
+]
+
+
+@pytest.mark.parametrize("backend,writer,reader", INTEROP_CASES)
+def test_db_interop(tmp_path, writer, reader, backend, shared_database):
     require_both()
     workdir = tmp_path / "shared"
     src = tmp_path / "src"
     tag = f"{writer}-to-{reader}"
 
-    w = cs.Server(writer, workdir)
+    w = cs.Server(writer, workdir, shared_database)
     try:
         w.start()
         ids = fill(w.url, tag, src)
@@ -311,7 +347,7 @@ def test_sqlite_db_interop(tmp_path, writer, reader):
         mlflow.end_run()
         w.stop()
 
-    r = cs.Server(reader, workdir)
+    r = cs.Server(reader, workdir, shared_database)
     try:
         r.start()
         after = snapshot(r.url, ids)
@@ -328,7 +364,7 @@ def test_sqlite_db_interop(tmp_path, writer, reader):
         r.stop()
 
     # and the writer reads what the reader added
-    w2 = cs.Server(writer, workdir)
+    w2 = cs.Server(writer, workdir, shared_database)
     try:
         w2.start()
         client = MlflowClient(w2.url)
@@ -348,3 +384,72 @@ def test_sqlite_db_interop(tmp_path, writer, reader):
         )
     finally:
         w2.stop()
+
+
+# ------------------------------------------------------------------------------------ schema
+
+
+def dump_schema(database: cs.Database) -> str:
+    """The schema of `database` as its server's dump tool prints it, without what differs between two
+    dumps of the same schema (pg_dump's random \\restrict key, the trigger's definer)."""
+    admin = cs._Admin(database.backend)
+    if database.backend == "postgres":
+        tool = "pg_dump"
+        command = [tool, "-h", admin.host, "-p", str(admin.port), "-U", admin.user,
+                   "--schema-only", "--no-owner", "--no-privileges", database.name]
+    else:
+        tool = shutil.which("mariadb-dump") and "mariadb-dump" or "mysqldump"
+        command = [tool, "-h", admin.host, "-P", str(admin.port), "-u", admin.user,
+                   "--no-data", "--skip-comments", database.name]
+    if not shutil.which(tool):
+        if cs.in_ci():
+            pytest.fail(f"{tool} is missing under CI=true")
+        pytest.skip(f"SCHEMA CHECK NOT RUN: {tool} is missing")
+    env = {**os.environ, "PGPASSWORD": admin.password, "MYSQL_PWD": admin.password}
+    dump = subprocess.run(command, check=True, capture_output=True, text=True, env=env).stdout
+    lines = [line for line in dump.splitlines()
+             if not line.startswith(("\\restrict", "\\unrestrict"))]
+    # MariaDB lists a table's secondary keys in no stable order (two `mlflow db upgrade` runs differ):
+    # compare each table's keys as a sorted run.
+    normalized: list[str] = []
+    keys: list[str] = []
+    for line in lines + [""]:
+        if line.startswith("  KEY "):
+            keys.append(line.rstrip(","))
+            continue
+        normalized += sorted(keys)
+        keys = []
+        normalized.append(line.rstrip(",") if line.startswith("  ") else line)
+    return re.sub(r"DEFINER=`[^`]*`@`[^`]*`", "DEFINER", "\n".join(normalized))
+
+
+@pytest.mark.parametrize("backend", ["postgres", "mysql"])
+def test_schema_matches_mlflow(tmp_path, backend):
+    """The schema ferroflow creates in an empty database is the one `mlflow db upgrade` creates."""
+    require_backend(backend)
+    if "ferroflow" not in cs.requested_servers() or cs.binary_problem("ferroflow"):
+        pytest.skip("SCHEMA CHECK NOT RUN: needs the ferroflow binary and COMPAT_SERVERS=ferroflow")
+    ours = cs.Database(backend, tmp_path / "ferroflow").create()
+    theirs = cs.Database(backend, tmp_path / "mlflow").create()
+    try:
+        server = cs.Server("ferroflow", tmp_path / "ferroflow", ours)
+        try:
+            server.start()
+        finally:
+            server.stop()
+        upgrade = subprocess.run([str(cs.mlflow_bin()), "db", "upgrade", theirs.uri("mlflow")],
+                                 capture_output=True, text=True, timeout=300)
+        assert upgrade.returncode == 0, upgrade.stderr[-2000:]
+        ferroflow_schema, mlflow_schema = dump_schema(ours), dump_schema(theirs)
+        if ferroflow_schema != mlflow_schema:
+            import difflib
+
+            diff = "\n".join(difflib.unified_diff(mlflow_schema.splitlines(),
+                                                  ferroflow_schema.splitlines(),
+                                                  "mlflow", "ferroflow", lineterm="", n=1))
+            pytest.fail(f"ferroflow's {backend} schema differs from mlflow's:\n{diff[:4000]}")
+        assert ours.execute("SELECT version_num FROM alembic_version") == \
+            theirs.execute("SELECT version_num FROM alembic_version")
+    finally:
+        ours.drop()
+        theirs.drop()

@@ -1,15 +1,20 @@
 //! Artifact storage behind one trait, [`ArtifactStore`], with a local file-system backend and an
-//! `object_store` backend for the clouds.
+//! `object_store` backend for the clouds (S3, GCS, Azure Blob).
 //!
 //! This crate owns the bytes of artifacts and nothing else: it knows no HTTP, no SQL and no runs. Every
 //! path it takes is a [`ferroflow_core::artifact_path::ArtifactPath`], already checked for traversal; the
-//! backends add what a string check cannot see (symlinks on the local disk).
+//! backends add what a string check cannot see (symlinks on the local disk). [`open_artifact_store`] turns
+//! an artifact location (`./mlartifacts`, `file://…`, `s3://…`, `gs://…`, `wasbs://…`, `abfss://…`) into
+//! a store, with the credentials the [`CloudSettings`] captured from the environment at start-up.
 //!
 //! Bodies are streams both ways: an upload is written chunk by chunk and a download is read chunk by
-//! chunk, so memory stays flat whatever the artifact's size.
+//! chunk, so memory stays flat whatever the artifact's size. On S3 a large file can also skip the server:
+//! [`MultipartUploads`] hands the client presigned URLs for its parts.
 
+mod destination;
 mod local;
 mod object;
+mod sigv4;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -17,6 +22,7 @@ use ferroflow_core::artifact_path::ArtifactPath;
 use ferroflow_core::{Error, Result};
 use futures::stream::BoxStream;
 
+pub use destination::{open_artifact_store, ArtifactLocation, CloudSettings};
 pub use local::LocalArtifactStore;
 pub use object::ObjectStoreArtifactStore;
 
@@ -83,6 +89,98 @@ pub trait ArtifactStore: Send + Sync + 'static {
     /// Deletes the file or, recursively, the directory at `path`. A missing path is not an error. The
     /// root itself cannot be deleted.
     async fn delete(&self, path: &ArtifactPath) -> Result<()>;
+
+    /// Presigned multipart uploads, when this backend offers them (S3); `None` makes the proxy answer
+    /// NOT_IMPLEMENTED, and the client falls back to one streamed PUT.
+    fn multipart_uploads(&self) -> Option<&dyn MultipartUploads> {
+        None
+    }
+}
+
+/// The most parts one multipart upload may have (S3's limit).
+pub const MAX_MULTIPART_PARTS: u32 = 10_000;
+
+/// Where the client sends one part of a multipart upload: a presigned URL and the headers to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MultipartUploadCredential {
+    /// 1-based.
+    pub part_number: u32,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+}
+
+/// A multipart upload that was started: its id and one credential per part.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreatedMultipartUpload {
+    pub upload_id: String,
+    pub credentials: Vec<MultipartUploadCredential>,
+}
+
+/// A part the client uploaded, as it reports it when completing the upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadedPart {
+    pub part_number: u32,
+    /// The `ETag` the object store answered to the part's PUT.
+    pub etag: String,
+}
+
+/// Multipart uploads whose parts the client sends straight to the object store (MLflow's
+/// `MultipartUploadMixin`): the server starts the upload, presigns one URL per part, and later completes
+/// or aborts it. The object appears at `path` only when the upload completes.
+#[async_trait]
+pub trait MultipartUploads: Send + Sync {
+    /// Starts an upload to `path` with `num_parts` parts (1 to [`MAX_MULTIPART_PARTS`]).
+    async fn create_multipart_upload(
+        &self,
+        path: &ArtifactPath,
+        num_parts: u32,
+    ) -> Result<CreatedMultipartUpload>;
+
+    /// Joins the parts into the object at `path`. `parts` must be numbered 1 to n with no gap; their
+    /// order in the request does not matter.
+    async fn complete_multipart_upload(
+        &self,
+        path: &ArtifactPath,
+        upload_id: &str,
+        parts: Vec<UploadedPart>,
+    ) -> Result<()>;
+
+    /// Cancels the upload and drops the parts already sent.
+    async fn abort_multipart_upload(&self, path: &ArtifactPath, upload_id: &str) -> Result<()>;
+}
+
+/// The parts of a completed upload in order, checked to be numbered 1 to n.
+fn ordered_parts(mut parts: Vec<UploadedPart>) -> Result<Vec<UploadedPart>> {
+    parts.sort_by_key(|part| part.part_number);
+    if parts.is_empty() || parts.len() > MAX_MULTIPART_PARTS as usize {
+        return Err(Error::invalid_parameter(format!(
+            "a multipart upload needs between 1 and {MAX_MULTIPART_PARTS} parts"
+        )));
+    }
+    for (index, part) in parts.iter().enumerate() {
+        if part.part_number as usize != index + 1 {
+            return Err(Error::invalid_parameter(
+                "the parts of a multipart upload must be numbered from 1 without gaps or repeats",
+            ));
+        }
+        if part.etag.is_empty() {
+            return Err(Error::invalid_parameter(format!(
+                "part {} of the multipart upload has no etag",
+                part.part_number
+            )));
+        }
+    }
+    Ok(parts)
+}
+
+fn check_part_count(num_parts: u32) -> Result<()> {
+    if (1..=MAX_MULTIPART_PARTS).contains(&num_parts) {
+        Ok(())
+    } else {
+        Err(Error::invalid_parameter(format!(
+            "num_parts must be between 1 and {MAX_MULTIPART_PARTS}, got {num_parts}"
+        )))
+    }
 }
 
 /// MLflow's message for an artifact that is not there.

@@ -1,5 +1,15 @@
-//! The artifact store suite, run on every backend, then the local backend's own cases: symlinks that
-//! leave the root, temporary files and a large streamed file.
+//! The artifact store suite, run on every backend (local folder, in-memory object store, and S3 on a
+//! moto server started here), then the local backend's own cases (symlinks that leave the root,
+//! temporary files, a large streamed file) and S3's (MLflow's keys, presigned multipart uploads,
+//! secrets kept out of errors and logs).
+//!
+//! The S3 cases need `moto_server`: `$FERROFLOW_MOTO_SERVER`, else `<repo>/.venv/bin/moto_server` (made
+//! by `scripts/python-env`). Without it they print SKIPPED, except under `CI=true`, where they fail.
+//!
+//! Azure and GCS run only against an emulator someone started, and print SKIPPED otherwise (CI too):
+//! `FERROFLOW_TEST_AZURE_CONNECTION_STRING` (Azurite's connection string; container `ferroflow-test`
+//! must exist) and `FERROFLOW_TEST_GCS_EMULATOR` (`STORAGE_EMULATOR_HOST` of an emulator with a bucket
+//! `ferroflow-test`).
 
 #![cfg(test)]
 
@@ -333,6 +343,42 @@ macro_rules! artifact_store_suite {
                 async fn $case() {
                     let store = super::memory_store();
                     super::suite::$case(&store).await;
+                }
+            )+
+        }
+
+        mod s3_backend {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let Some(store) = super::s3::store(stringify!($case)).await else {
+                        return;
+                    };
+                    super::suite::$case(&*store).await;
+                }
+            )+
+        }
+
+        mod azure_backend {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let Some(store) = super::emulated::azure_store(stringify!($case)).await else {
+                        return;
+                    };
+                    super::suite::$case(&*store).await;
+                }
+            )+
+        }
+
+        mod gcs_backend {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let Some(store) = super::emulated::gcs_store(stringify!($case)).await else {
+                        return;
+                    };
+                    super::suite::$case(&*store).await;
                 }
             )+
         }
@@ -689,85 +735,504 @@ mod local {
         );
     }
 
-    const MIB: usize = 1024 * 1024;
-    const LARGE_FILE_MIB: usize = 200;
-
-    /// One MiB of varied bytes; chunk `n` of the large file is this with `n` in its first eight bytes.
-    fn template() -> Vec<u8> {
-        (0..MIB)
-            .map(|index| (index.wrapping_mul(2_654_435_761) >> 13) as u8)
-            .collect()
-    }
-
-    fn expected_chunk(template: &[u8], index: usize) -> Vec<u8> {
-        let mut chunk = template.to_vec();
-        chunk[..8].copy_from_slice(&(index as u64).to_le_bytes());
-        chunk
-    }
-
-    /// The process's peak resident memory in KiB, from `/proc/self/status`.
-    fn peak_resident_kib() -> Option<u64> {
-        let status = std::fs::read_to_string("/proc/self/status").ok()?;
-        let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
-        line.split_whitespace().nth(1)?.parse().ok()
-    }
-
     /// A 200 MiB body generated on the fly is written and read back without the process's memory
     /// growing by anything near its size.
     #[tokio::test]
     async fn large_file_streams_with_flat_memory() {
         let fixture = fixture().await;
-        let template = Arc::new(template());
-        let peak_before = peak_resident_kib();
+        super::large_file_streams_with_flat_memory(&fixture.store, 200, 64).await;
+    }
+}
 
-        let generator = Arc::clone(&template);
-        let upload = futures::stream::iter(0..LARGE_FILE_MIB)
-            .map(move |index| Ok(Bytes::from(expected_chunk(&generator, index))))
-            .boxed();
-        fixture
-            .store
-            .put(&path("1/run/artifacts/large.bin"), upload)
-            .await
-            .unwrap();
+const MIB: usize = 1024 * 1024;
 
-        let download = fixture
-            .store
-            .get(&path("1/run/artifacts/large.bin"))
-            .await
-            .unwrap();
-        assert_eq!(download.size, (LARGE_FILE_MIB * MIB) as u64);
-        let mut stream = download.stream;
-        let mut pending = Vec::with_capacity(MIB);
-        let mut index = 0;
-        while let Some(chunk) = stream.next().await {
-            let mut chunk = chunk.unwrap();
-            while !chunk.is_empty() {
-                let take = chunk.len().min(MIB - pending.len());
-                pending.extend_from_slice(&chunk.split_to(take));
-                if pending.len() == MIB {
-                    assert!(
-                        pending == expected_chunk(&template, index),
-                        "MiB {index} differs"
-                    );
-                    pending.clear();
-                    index += 1;
-                }
-            }
-        }
-        assert_eq!(index, LARGE_FILE_MIB);
-        assert!(pending.is_empty());
+/// The large-file tests measure the process's peak memory: one at a time.
+static LARGE_FILE_TEST: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-        match (peak_before, peak_resident_kib()) {
-            (Some(before), Some(after)) => {
-                let growth_mib = after.saturating_sub(before) / 1024;
+/// One MiB of varied bytes; chunk `n` of a large file is this with `n` in its first eight bytes.
+fn template() -> Vec<u8> {
+    (0..MIB)
+        .map(|index| (index.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect()
+}
+
+fn expected_chunk(template: &[u8], index: usize) -> Vec<u8> {
+    let mut chunk = template.to_vec();
+    chunk[..8].copy_from_slice(&(index as u64).to_le_bytes());
+    chunk
+}
+
+/// The process's peak resident memory in KiB, from `/proc/self/status`.
+fn peak_resident_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// A `size_mib` body generated on the fly is written and read back byte-exact without the process's
+/// peak memory growing by `limit_mib` or more.
+async fn large_file_streams_with_flat_memory(
+    store: &dyn ArtifactStore,
+    size_mib: usize,
+    limit_mib: u64,
+) {
+    let _one_at_a_time = LARGE_FILE_TEST.lock().await;
+    let template = Arc::new(template());
+    let peak_before = peak_resident_kib();
+
+    let generator = Arc::clone(&template);
+    let upload = futures::stream::iter(0..size_mib)
+        .map(move |index| Ok(Bytes::from(expected_chunk(&generator, index))))
+        .boxed();
+    store
+        .put(&path("1/run/artifacts/large.bin"), upload)
+        .await
+        .unwrap();
+
+    let download = store.get(&path("1/run/artifacts/large.bin")).await.unwrap();
+    assert_eq!(download.size, (size_mib * MIB) as u64);
+    let mut stream = download.stream;
+    let mut pending = Vec::with_capacity(MIB);
+    let mut index = 0;
+    while let Some(chunk) = stream.next().await {
+        let mut chunk = chunk.unwrap();
+        while !chunk.is_empty() {
+            let take = chunk.len().min(MIB - pending.len());
+            pending.extend_from_slice(&chunk.split_to(take));
+            if pending.len() == MIB {
                 assert!(
-                    growth_mib < 64,
-                    "peak memory grew by {growth_mib} MiB for a {LARGE_FILE_MIB} MiB file"
+                    pending == expected_chunk(&template, index),
+                    "MiB {index} differs"
                 );
+                pending.clear();
+                index += 1;
             }
-            _ => eprintln!(
-                "SKIPPED the memory check of large_file_streams_with_flat_memory: no /proc"
-            ),
         }
+    }
+    assert_eq!(index, size_mib);
+    assert!(pending.is_empty());
+
+    match (peak_before, peak_resident_kib()) {
+        (Some(before), Some(after)) => {
+            let growth_mib = after.saturating_sub(before) / 1024;
+            assert!(
+                growth_mib < limit_mib,
+                "peak memory grew by {growth_mib} MiB for a {size_mib} MiB file"
+            );
+        }
+        _ => eprintln!("SKIPPED the memory check of a large file: no /proc"),
+    }
+}
+
+/// S3 on a moto server, started once for this test binary and stopped when it exits.
+mod s3 {
+    use super::*;
+    use ferroflow_artifacts::{open_artifact_store, CloudSettings, UploadedPart};
+    use std::io::{Read, Write};
+    use std::path::PathBuf;
+    use std::sync::OnceLock;
+    use std::time::{Duration, Instant};
+
+    pub const BUCKET: &str = "ferroflow-test";
+
+    /// moto's endpoint, or `None` (after a loud skip) when there is no moto outside CI.
+    pub fn endpoint() -> Option<&'static str> {
+        static SERVER: OnceLock<Option<String>> = OnceLock::new();
+        SERVER.get_or_init(start).as_deref()
+    }
+
+    fn moto_binary() -> Option<PathBuf> {
+        if let Some(binary) = std::env::var_os("FERROFLOW_MOTO_SERVER") {
+            return Some(PathBuf::from(binary));
+        }
+        let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/moto_server");
+        venv.is_file().then_some(venv)
+    }
+
+    fn start() -> Option<String> {
+        let Some(binary) = moto_binary() else {
+            assert_ne!(
+                std::env::var("CI").as_deref(),
+                Ok("true"),
+                "CI=true but no moto_server: run scripts/python-env (or set FERROFLOW_MOTO_SERVER)"
+            );
+            eprintln!(
+                "SKIPPED every S3 test: no moto_server in .venv (run scripts/python-env, or set \
+                 FERROFLOW_MOTO_SERVER)"
+            );
+            return None;
+        };
+        for _attempt in 0..3 {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            // A shell watchdog stops moto once this test process is gone.
+            let script = format!(
+                "\"$0\" -H 127.0.0.1 -p {port} >/dev/null 2>&1 & moto=$!; \
+                 while kill -0 {parent} 2>/dev/null && kill -0 $moto 2>/dev/null; do sleep 0.5; done; \
+                 kill $moto 2>/dev/null",
+                parent = std::process::id()
+            );
+            #[expect(
+                clippy::zombie_processes,
+                reason = "the watchdog outlives every test and ends with this process"
+            )]
+            let _watchdog = std::process::Command::new("bash")
+                .arg("-c")
+                .arg(script)
+                .arg(&binary)
+                .stdin(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while Instant::now() < deadline {
+                if let Some(status) = raw_request(port, "PUT", &format!("/{BUCKET}")) {
+                    assert!(status.contains(" 200 "), "creating the bucket: {status}");
+                    return Some(format!("http://127.0.0.1:{port}"));
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
+        panic!("moto_server {} did not start", binary.display());
+    }
+
+    /// The status line of an unsigned request to moto, or `None` when nothing answers.
+    fn raw_request(port: u16, method: &str, target: &str) -> Option<String> {
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+        stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+        write!(
+            stream,
+            "{method} {target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )
+        .ok()?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response).ok()?;
+        response.lines().next().map(str::to_owned)
+    }
+
+    pub fn settings(endpoint: &str, secret: &str, token: &str) -> CloudSettings {
+        CloudSettings::from_variables([
+            ("MLFLOW_S3_ENDPOINT_URL".to_owned(), endpoint.to_owned()),
+            ("AWS_ACCESS_KEY_ID".to_owned(), "testing".to_owned()),
+            ("AWS_SECRET_ACCESS_KEY".to_owned(), secret.to_owned()),
+            ("AWS_SESSION_TOKEN".to_owned(), token.to_owned()),
+            ("AWS_DEFAULT_REGION".to_owned(), "us-east-1".to_owned()),
+        ])
+    }
+
+    /// A store on a fresh prefix of the test bucket.
+    pub async fn store(case: &str) -> Option<Arc<dyn ArtifactStore>> {
+        let Some(endpoint) = endpoint() else {
+            eprintln!("SKIPPED s3_backend::{case}: no moto_server");
+            return None;
+        };
+        let location = format!("s3://{BUCKET}/{}/root", uuid::Uuid::new_v4().simple());
+        Some(
+            open_artifact_store(&location, &settings(endpoint, "testing", "token"))
+                .await
+                .unwrap(),
+        )
+    }
+
+    /// Every key of the bucket under `prefix`, from a plain `object_store` client.
+    async fn keys_under(prefix: &str) -> Vec<String> {
+        use object_store::ObjectStore;
+        let bucket = object_store::aws::AmazonS3Builder::new()
+            .with_bucket_name(BUCKET)
+            .with_region("us-east-1")
+            .with_endpoint(endpoint().unwrap())
+            .with_allow_http(true)
+            .with_access_key_id("testing")
+            .with_secret_access_key("testing")
+            .build()
+            .unwrap();
+        let mut keys: Vec<String> = bucket
+            .list(Some(&object_store::path::Path::from(prefix)))
+            .map(|meta| meta.unwrap().location.to_string())
+            .collect()
+            .await;
+        keys.sort();
+        keys
+    }
+
+    /// Keys are MLflow's (the artifact path verbatim under the prefix, no re-encoding), and nothing is
+    /// written outside the prefix.
+    #[tokio::test]
+    async fn keys_are_mlflow_keys_under_the_prefix() {
+        let Some(endpoint) = endpoint() else { return };
+        let base = uuid::Uuid::new_v4().simple().to_string();
+        let settings = settings(endpoint, "testing", "token");
+        let store = open_artifact_store(&format!("s3://{BUCKET}/{base}/inner/"), &settings)
+            .await
+            .unwrap();
+        let sibling =
+            open_artifact_store(&format!("s3://{BUCKET}/{base}/inner-sibling"), &settings)
+                .await
+                .unwrap();
+        sibling.put(&path("keep.txt"), body(&[b"k"])).await.unwrap();
+        for name in [
+            "1/run/artifacts/a b~[1]%20{x}.txt",
+            "1/run/artifacts/model/MLmodel",
+        ] {
+            store.put(&path(name), body(&[b"x"])).await.unwrap();
+        }
+        assert_eq!(
+            keys_under(&base).await,
+            [
+                format!("{base}/inner-sibling/keep.txt"),
+                format!("{base}/inner/1/run/artifacts/a b~[1]%20{{x}}.txt"),
+                format!("{base}/inner/1/run/artifacts/model/MLmodel"),
+            ]
+        );
+        store.delete(&path("1")).await.unwrap();
+        assert_eq!(
+            keys_under(&base).await,
+            [format!("{base}/inner-sibling/keep.txt")]
+        );
+        assert_eq!(
+            store.list(&ArtifactPath::root()).await.unwrap(),
+            Some(vec![]),
+            "the sibling prefix does not show through"
+        );
+    }
+
+    async fn put_part(url: &str, content: Vec<u8>) -> String {
+        let response = reqwest::Client::new()
+            .put(url)
+            .body(content)
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_success(), "{:?}", response.status());
+        response.headers()["etag"].to_str().unwrap().to_owned()
+    }
+
+    /// The client's side of MLflow's presigned multipart upload: create, PUT each part to its URL,
+    /// complete (parts reported out of order), then read the object back through the store.
+    #[tokio::test]
+    async fn presigned_multipart_upload_round_trips() {
+        let Some(store) = store("presigned_multipart_upload_round_trips").await else {
+            return;
+        };
+        let multipart = store
+            .multipart_uploads()
+            .expect("S3 offers multipart uploads");
+        let target = path("1/run/artifacts/big.bin");
+        let created = multipart.create_multipart_upload(&target, 3).await.unwrap();
+        assert_eq!(created.credentials.len(), 3);
+        let part_size = 5 * MIB;
+        let content: Vec<u8> = (0..2 * part_size + 7)
+            .map(|index| (index % 251) as u8)
+            .collect();
+        let mut parts = Vec::new();
+        for (credential, chunk) in created.credentials.iter().zip(content.chunks(part_size)) {
+            assert!(credential.headers.is_empty());
+            assert!(
+                credential.url.contains("X-Amz-Signature="),
+                "{}",
+                credential.url
+            );
+            assert!(credential
+                .url
+                .contains(&format!("partNumber={}", credential.part_number)));
+            let etag = put_part(&credential.url, chunk.to_vec()).await;
+            parts.push(UploadedPart {
+                part_number: credential.part_number,
+                etag,
+            });
+        }
+        assert_eq!(
+            store.head(&target).await.unwrap(),
+            None,
+            "not visible before completion"
+        );
+        parts.reverse();
+        multipart
+            .complete_multipart_upload(&target, &created.upload_id, parts)
+            .await
+            .unwrap();
+        assert_eq!(read_all(&*store, "1/run/artifacts/big.bin").await, content);
+    }
+
+    #[tokio::test]
+    async fn aborted_multipart_upload_leaves_nothing() {
+        let Some(store) = store("aborted_multipart_upload_leaves_nothing").await else {
+            return;
+        };
+        let multipart = store.multipart_uploads().unwrap();
+        let target = path("1/run/artifacts/big.bin");
+        let created = multipart.create_multipart_upload(&target, 2).await.unwrap();
+        let etag = put_part(&created.credentials[0].url, vec![1; 16]).await;
+        multipart
+            .abort_multipart_upload(&target, &created.upload_id)
+            .await
+            .unwrap();
+        // S3 answers 404 NoSuchUpload (RESOURCE_DOES_NOT_EXIST); moto answers 500.
+        multipart
+            .complete_multipart_upload(
+                &target,
+                &created.upload_id,
+                vec![UploadedPart {
+                    part_number: 1,
+                    etag,
+                }],
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(store.head(&target).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn multipart_requests_are_checked() {
+        let Some(store) = store("multipart_requests_are_checked").await else {
+            return;
+        };
+        let multipart = store.multipart_uploads().unwrap();
+        let target = path("a.bin");
+        for num_parts in [0, 10_001] {
+            let error = multipart
+                .create_multipart_upload(&target, num_parts)
+                .await
+                .unwrap_err();
+            assert_eq!(error.code, ErrorCode::InvalidParameterValue);
+        }
+        let error = multipart
+            .create_multipart_upload(&ArtifactPath::root(), 1)
+            .await
+            .unwrap_err();
+        assert_eq!(error.code, ErrorCode::InvalidParameterValue);
+        let part = |part_number: u32| UploadedPart {
+            part_number,
+            etag: "\"e\"".to_owned(),
+        };
+        for parts in [
+            vec![],
+            vec![part(2)],
+            vec![part(1), part(1)],
+            vec![part(1), part(3)],
+        ] {
+            let error = multipart
+                .complete_multipart_upload(&target, "id", parts)
+                .await
+                .unwrap_err();
+            assert_eq!(error.code, ErrorCode::InvalidParameterValue);
+        }
+    }
+
+    /// A 64 MiB artifact goes up (server-side multipart) and down through the store with flat memory.
+    #[tokio::test]
+    async fn large_file_streams_with_flat_memory() {
+        let Some(store) = store("large_file_streams_with_flat_memory").await else {
+            return;
+        };
+        super::large_file_streams_with_flat_memory(&*store, 64, 48).await;
+    }
+
+    /// A log sink for one test: every line any layer writes, kept in memory.
+    #[derive(Clone, Default)]
+    struct CapturedLog(Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl Write for CapturedLog {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Failures against a missing bucket and a dead endpoint, with secrets configured: no error text
+    /// and no log line (at trace level) holds the secret key or the session token.
+    #[tokio::test]
+    async fn secrets_stay_out_of_errors_and_logs() {
+        let Some(endpoint) = endpoint() else { return };
+        const SECRET: &str = "s3cr3t-ACCESS-key-value";
+        const TOKEN: &str = "s3ssion-TOKEN-value";
+        let log = CapturedLog::default();
+        let writer = log.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_writer(move || writer.clone())
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+
+        let mut texts = Vec::new();
+        for (endpoint, bucket) in [(endpoint, "no-such-bucket"), ("http://127.0.0.1:9", BUCKET)] {
+            let store = open_artifact_store(
+                &format!("s3://{bucket}/prefix"),
+                &settings(endpoint, SECRET, TOKEN),
+            )
+            .await
+            .unwrap();
+            let target = path("1/run/artifacts/a.txt");
+            let errors = [
+                store.put(&target, body(&[b"x"])).await.err(),
+                store.get(&target).await.err(),
+                store.head(&target).await.err(),
+                store.list(&path("1")).await.err(),
+                store.delete(&target).await.err(),
+                store
+                    .multipart_uploads()
+                    .unwrap()
+                    .create_multipart_upload(&target, 2)
+                    .await
+                    .err(),
+            ];
+            for error in errors.into_iter().flatten() {
+                texts.push(format!("{error} | {error:?}"));
+            }
+        }
+        assert!(texts.len() >= 6, "the failures happened: {texts:?}");
+        let log = String::from_utf8_lossy(&log.0.lock().unwrap()).into_owned();
+        for text in texts.iter().chain([&log]) {
+            assert!(!text.contains(SECRET), "secret key leaked: {text}");
+            assert!(!text.contains(TOKEN), "session token leaked: {text}");
+        }
+    }
+}
+
+/// Azure Blob and GCS on emulators named by the environment (see the crate docs of this file).
+mod emulated {
+    use super::*;
+    use ferroflow_artifacts::{open_artifact_store, CloudSettings};
+
+    async fn open(
+        case: &str,
+        variable: &str,
+        location: String,
+        setting: &str,
+    ) -> Option<Arc<dyn ArtifactStore>> {
+        let Ok(value) = std::env::var(variable) else {
+            eprintln!("SKIPPED {case}: {variable} is not set (no emulator)");
+            return None;
+        };
+        let settings = CloudSettings::from_variables([(setting.to_owned(), value)]);
+        Some(open_artifact_store(&location, &settings).await.unwrap())
+    }
+
+    pub async fn azure_store(case: &str) -> Option<Arc<dyn ArtifactStore>> {
+        let prefix = uuid::Uuid::new_v4().simple();
+        open(
+            &format!("azure_backend::{case}"),
+            "FERROFLOW_TEST_AZURE_CONNECTION_STRING",
+            format!("wasbs://ferroflow-test@devstoreaccount1.blob.core.windows.net/{prefix}/root"),
+            "AZURE_STORAGE_CONNECTION_STRING",
+        )
+        .await
+    }
+
+    pub async fn gcs_store(case: &str) -> Option<Arc<dyn ArtifactStore>> {
+        let prefix = uuid::Uuid::new_v4().simple();
+        open(
+            &format!("gcs_backend::{case}"),
+            "FERROFLOW_TEST_GCS_EMULATOR",
+            format!("gs://ferroflow-test/{prefix}/root"),
+            "STORAGE_EMULATOR_HOST",
+        )
+        .await
     }
 }

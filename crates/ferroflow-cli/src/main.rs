@@ -2,10 +2,9 @@
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use ferroflow_artifacts::{ArtifactStore, LocalArtifactStore};
+use ferroflow_artifacts::{open_artifact_store, ArtifactLocation, ArtifactStore, CloudSettings};
 use ferroflow_server::{AppState, ServerConfig};
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 /// The root MLflow gives experiments when the server proxies artifacts.
@@ -43,13 +42,14 @@ struct ServerArgs {
         default_value = "sqlite:///mlflow.db"
     )]
     backend_store_uri: String,
-    /// The folder that the proxied artifact API serves (`mlflow-artifacts:/` URIs resolve under it).
+    /// Where the proxied artifact API keeps artifacts (`mlflow-artifacts:/` URIs resolve under it): a
+    /// folder, or `s3://`, `gs://`, `wasbs://` or `abfss://` with MLflow's credential variables.
     #[arg(
         long,
         env = "MLFLOW_ARTIFACTS_DESTINATION",
         default_value = "./mlartifacts"
     )]
-    artifacts_destination: PathBuf,
+    artifacts_destination: String,
     /// The artifact root of new experiments. Defaults to `mlflow-artifacts:/` when serving artifacts.
     #[arg(long, env = "MLFLOW_DEFAULT_ARTIFACT_ROOT")]
     default_artifact_root: Option<String>,
@@ -123,24 +123,41 @@ async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
     let stores =
         ferroflow_store::open_tracking_store(&args.backend_store_uri, &default_artifact_root)
             .await
-            .with_context(|| format!("cannot open backend store {}", args.backend_store_uri))?;
+            .with_context(|| {
+                format!(
+                    "cannot open backend store {}",
+                    redact_uri(&args.backend_store_uri)
+                )
+            })?;
+    let cloud_settings = CloudSettings::from_env();
     let artifacts: Option<Arc<dyn ArtifactStore>> = if serve_artifacts {
-        let store = LocalArtifactStore::new(&args.artifacts_destination)
+        let store = open_artifact_store(&args.artifacts_destination, &cloud_settings)
             .await
             .with_context(|| {
                 format!(
                     "cannot open artifact destination {}",
-                    args.artifacts_destination.display()
+                    args.artifacts_destination
                 )
             })?;
-        Some(Arc::new(store))
+        Some(store)
     } else {
         None
+    };
+    // A cloud default root is read with the server's credentials by the tracking-side listing.
+    let default_root_artifacts = match ArtifactLocation::parse(&default_artifact_root) {
+        Ok(location) if location.is_cloud() => Some(
+            open_artifact_store(&default_artifact_root, &cloud_settings)
+                .await
+                .with_context(|| {
+                    format!("cannot open default artifact root {default_artifact_root}")
+                })?,
+        ),
+        _ => None,
     };
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .context("cannot install the metrics recorder")?;
-    let state = AppState::new(
+    let mut state = AppState::new(
         stores.clone(),
         artifacts,
         ServerConfig {
@@ -149,6 +166,9 @@ async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
         },
         Some(metrics),
     );
+    if let Some(store) = default_root_artifacts {
+        state = state.with_default_root_artifacts(store);
+    }
     let address: SocketAddr = format!("{}:{}", args.host, args.port)
         .parse()
         .or_else(|_| {

@@ -24,6 +24,9 @@ pub struct AppState {
     pub logged_models: LoggedModelService,
     /// The store behind the proxied artifact API; `None` with `--no-serve-artifacts`.
     pub artifacts: Option<Arc<dyn ArtifactStore>>,
+    /// The store at a cloud `--default-artifact-root` (`s3://…`), from which the tracking-side listing
+    /// reads runs whose `artifact_uri` lies under it; `None` otherwise.
+    pub default_root_artifacts: Option<Arc<dyn ArtifactStore>>,
     pub config: Arc<ServerConfig>,
     /// Renders `/metrics`; `None` when no recorder is installed (tests).
     pub metrics: Option<PrometheusHandle>,
@@ -48,8 +51,15 @@ impl AppState {
             service,
             logged_models,
             artifacts,
+            default_root_artifacts: None,
             config: Arc::new(config),
             metrics,
         }
+    }
+
+    /// Sets the store at the cloud `--default-artifact-root`.
+    pub fn with_default_root_artifacts(mut self, store: Arc<dyn ArtifactStore>) -> Self {
+        self.default_root_artifacts = Some(store);
+        self
     }
 }

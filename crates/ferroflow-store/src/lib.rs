@@ -1,19 +1,25 @@
-//! All SQL of ferroflow: the MLflow 3.17 schema and the stores that read and write it.
+//! All SQL of ferroflow: the MLflow 3.17 schema and the stores that read and write it, on SQLite,
+//! PostgreSQL and MySQL/MariaDB.
 //!
 //! The tables are MLflow's own, so `mlflow server` and ferroflow serve the same database. Every value is
 //! bound, never formatted into SQL; dynamic statements (search) are built with sea-query so they render for
-//! each dialect. A write that touches several rows is one transaction.
+//! each dialect. A write that touches several rows is one transaction. This crate knows no HTTP.
 
 pub mod logged_model_search;
+mod mysql;
+mod postgres;
 pub mod search;
-pub mod sqlite;
+mod sql;
+mod sqlite;
 mod uri;
 
-pub use sqlite::SqliteStore;
-pub use uri::{BackendUri, UriError};
+pub use search::Dialect;
+pub use sql::{PoolSettings, SqlStore, SCHEMA_REVISION};
+pub use uri::{BackendUri, ServerUri, UriError};
 
 use ferroflow_core::logged_models::LoggedModelStore;
 use ferroflow_core::store::TrackingStore;
+use std::path::Path;
 use std::sync::Arc;
 
 /// The stores of one backend, each behind its trait. They share the backend's connections.
@@ -23,8 +29,8 @@ pub struct Stores {
     pub logged_models: Arc<dyn LoggedModelStore>,
 }
 
-impl From<Arc<SqliteStore>> for Stores {
-    fn from(store: Arc<SqliteStore>) -> Self {
+impl From<Arc<SqlStore>> for Stores {
+    fn from(store: Arc<SqlStore>) -> Self {
         Self {
             tracking: store.clone(),
             logged_models: store,
@@ -32,24 +38,57 @@ impl From<Arc<SqliteStore>> for Stores {
     }
 }
 
-/// Opens the stores named by `--backend-store-uri`, creating or checking the schema.
+/// Opens SQLite databases: `SqliteStore::open(path, root)` is [`SqlStore::open_sqlite`].
+pub struct SqliteStore;
+
+impl SqliteStore {
+    /// Opens (creating if needed) the SQLite database at `path` with MLflow 3.17's schema.
+    pub async fn open(path: &Path, default_artifact_root: &str) -> Result<SqlStore, OpenError> {
+        SqlStore::open_sqlite(path, default_artifact_root).await
+    }
+}
+
+/// Opens the stores named by `--backend-store-uri`, creating or checking the schema, with the default
+/// pool settings.
 pub async fn open_tracking_store(
     backend_store_uri: &str,
     default_artifact_root: &str,
 ) -> Result<Stores, OpenError> {
-    match BackendUri::parse(backend_store_uri)? {
-        BackendUri::Sqlite { path } => {
-            let store = SqliteStore::open(&path, default_artifact_root).await?;
-            Ok(Stores::from(Arc::new(store)))
-        }
-    }
+    let uri = BackendUri::parse(backend_store_uri)?;
+    let store = SqlStore::open(&uri, default_artifact_root, &PoolSettings::default()).await?;
+    Ok(Stores::from(Arc::new(store)))
 }
 
-/// Why a store could not be opened.
+/// Why a store could not be opened. Messages name the database with its password hidden.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
     #[error(transparent)]
     Uri(#[from] UriError),
-    #[error(transparent)]
-    Sqlite(#[from] sqlite::SqliteOpenError),
+    #[error("invalid backend store uri option for {database}: {option}")]
+    InvalidOption { database: String, option: String },
+    #[error("cannot connect to database {database}: {source}")]
+    Connect {
+        database: String,
+        source: sqlx::Error,
+    },
+    #[error(
+        "database {database} is at alembic revision '{found}', but ferroflow serves MLflow 3.17 \
+         (revision '{SCHEMA_REVISION}'); upgrade it with `mlflow db upgrade` of mlflow 3.17.2 first. \
+         The database was left untouched"
+    )]
+    UnknownRevision { database: String, found: String },
+    #[error(
+        "database {database} has tables but no alembic_version: it is not an MLflow database. \
+         The database was left untouched"
+    )]
+    NotMlflow { database: String },
+    #[error("cannot create the schema in {database}: {source}")]
+    Migrate {
+        database: String,
+        source: sqlx::Error,
+    },
+    #[error(
+        "the schema created in {database} lacks tables ({missing}); the tables created were dropped"
+    )]
+    Incomplete { database: String, missing: String },
 }

@@ -26,7 +26,7 @@ use ferroflow_core::logged_model_filter::{
     Attribute, Comparator, Comparison, Entity, OrderBy, OrderField, Value,
 };
 use ferroflow_core::logged_models::{DatasetFilter, LoggedModelQuery};
-use sea_query::{Cond, Expr, Iden, Order, Query, SelectStatement, SimpleExpr};
+use sea_query::{Alias, Cond, Expr, Iden, Order, Query, SelectStatement, SimpleExpr};
 
 /// The `SELECT logged_models.model_id` of one page of a search on SQLite; see
 /// [`logged_model_search_statement_for`].
@@ -136,6 +136,23 @@ fn attribute_column(attribute: Attribute) -> LoggedModels {
     }
 }
 
+/// Whether the attribute's column is an integer in MLflow's schema.
+fn is_integer(attribute: Attribute) -> bool {
+    match attribute {
+        Attribute::ExperimentId
+        | Attribute::CreationTimestampMs
+        | Attribute::LastUpdatedTimestampMs
+        | Attribute::Status => true,
+        Attribute::ModelId
+        | Attribute::Name
+        | Attribute::ArtifactLocation
+        | Attribute::LifecycleStage
+        | Attribute::ModelType
+        | Attribute::SourceRunId
+        | Attribute::StatusMessage => false,
+    }
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Helpers.
 
@@ -211,12 +228,17 @@ fn condition(comparison: &Comparison, datasets: &[DatasetFilter], dialect: Diale
             comparison.comparator,
             *number,
         ),
-        (Entity::Attribute(attribute), value) => string_condition(
-            Expr::col((LoggedModels::Table, attribute_column(*attribute))).into(),
-            comparison.comparator,
-            value,
-            dialect,
-        ),
+        (Entity::Attribute(attribute), value) => {
+            let column: SimpleExpr =
+                Expr::col((LoggedModels::Table, attribute_column(*attribute))).into();
+            // SQLite compares an integer column with text by converting, MySQL's BINARY makes both
+            // strings; PostgreSQL has no integer = text operator, so the column is compared as text.
+            let column = match (dialect, is_integer(*attribute)) {
+                (Dialect::Postgres, true) => column.cast_as(Alias::new("TEXT")),
+                _ => column,
+            };
+            string_condition(column, comparison.comparator, value, dialect)
+        }
         (Entity::Metric(key), value) => {
             let compared = match value {
                 Value::Number(number) => numeric_condition(

@@ -305,7 +305,7 @@ pub(crate) fn string_comparison(
 ) -> Option<SimpleExpr> {
     // MySQL compares strings case-insensitively under its default collations; MLflow adds BINARY.
     let exact = |column: SimpleExpr| match dialect {
-        Dialect::MySql => Expr::cust_with_exprs("BINARY $1", [column]),
+        Dialect::MySql => Expr::cust_with_exprs("BINARY ?", [column]),
         Dialect::Sqlite | Dialect::Postgres => column,
     };
     let condition = match (comparator, value) {

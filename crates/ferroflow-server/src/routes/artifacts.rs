@@ -10,8 +10,15 @@
 //!
 //! The tracking-side routes resolve a run's `artifact_uri`: `mlflow-artifacts:` and `http(s)://…/api/2.0/
 //! mlflow-artifacts/artifacts/…` roots map into the served store; local roots (`file://` or an absolute
-//! path) are read only when they lie under a local `--default-artifact-root`. Anything else answers
-//! NOT_IMPLEMENTED: the server never reads a location a client merely named.
+//! path) are read only when they lie under a local `--default-artifact-root`, and cloud roots (`s3://`,
+//! `gs://`, `wasbs://`, `abfss://`) only when they lie under a cloud `--default-artifact-root`, through
+//! the store the server opened for it with its own credentials. Anything else answers NOT_IMPLEMENTED:
+//! the server never reads a location a client merely named.
+//!
+//! Multipart uploads (`/mlflow-artifacts/mpu/{create,complete,abort}/<dir>`) follow MLflow's handlers: the
+//! object is `<dir>/<basename of the client's local file>`, the store presigns one URL per part, and a
+//! store without [`MultipartUploads`](ferroflow_artifacts::MultipartUploads) answers NOT_IMPLEMENTED
+//! with MLflow's message, on which the client falls back to one streamed PUT.
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::MlflowRequest;
@@ -23,13 +30,18 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, MethodRouter};
 use axum::{Json, Router};
-use ferroflow_artifacts::{ArtifactDownload, ArtifactStore, LocalArtifactStore};
+use ferroflow_artifacts::{
+    ArtifactDownload, ArtifactLocation, ArtifactStore, LocalArtifactStore, MultipartUploads,
+    UploadedPart,
+};
 use ferroflow_core::artifact_path::ArtifactPath;
 use ferroflow_core::Error;
+use ferroflow_proto::lenient;
 use ferroflow_proto::tracking::{Empty, FileInfo, ListArtifacts, ListArtifactsResponse};
 use futures::TryStreamExt;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::{Component, PathBuf};
 use std::sync::Arc;
 
@@ -223,27 +235,156 @@ async fn list_artifacts_mlflow_artifacts(
     }))
 }
 
-/// `POST /mlflow-artifacts/mpu/create/<path>`: no backend offers multipart uploads yet, so the client
-/// falls back to a plain PUT.
+#[derive(Debug, Default, Deserialize)]
+struct CreateMultipartUpload {
+    /// The client's local file; its basename names the object.
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    path: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_i64")]
+    num_parts: Option<i64>,
+}
+
+#[derive(Debug, Serialize)]
+struct CreateMultipartUploadResponse {
+    upload_id: String,
+    credentials: Vec<MultipartUploadCredential>,
+}
+
+#[derive(Debug, Serialize)]
+struct MultipartUploadCredential {
+    url: String,
+    part_number: i64,
+    /// Omitted when empty, as protobuf's JSON writer does.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    headers: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct CompleteMultipartUpload {
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    path: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    upload_id: Option<String>,
+    #[serde(default)]
+    parts: Option<Vec<MultipartUploadPart>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct MultipartUploadPart {
+    #[serde(default, deserialize_with = "lenient::opt_i64")]
+    part_number: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    etag: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct AbortMultipartUpload {
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    path: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    upload_id: Option<String>,
+}
+
+/// The served store's multipart uploads, or MLflow's NOT_IMPLEMENTED answer.
+fn multipart_uploads(store: &dyn ArtifactStore) -> Result<&dyn MultipartUploads, Error> {
+    store
+        .multipart_uploads()
+        .ok_or_else(|| Error::not_implemented(MULTIPART_UPLOAD_UNSUPPORTED))
+}
+
+/// MLflow's object of a multipart upload: `<directory>/<basename of the client's local file>`.
+fn multipart_target(
+    directory: &ArtifactPath,
+    local_file: Option<String>,
+) -> Result<ArtifactPath, Error> {
+    let local_file = local_file
+        .filter(|local_file| !local_file.is_empty())
+        .ok_or_else(|| Error::missing_parameter("path"))?;
+    let file_name = ArtifactPath::parse(local_file.rsplit('/').next().unwrap_or_default())?;
+    if file_name.is_root() {
+        return Err(Error::invalid_parameter(FILENAME_REQUIRED));
+    }
+    Ok(directory.join(&file_name))
+}
+
+/// `POST /mlflow-artifacts/mpu/create/<dir>` `{path, num_parts}`: starts the upload and answers
+/// `{upload_id, credentials: [{url, part_number, headers}]}`, one presigned URL per part.
 async fn create_multipart_upload(
-    ServedArtifacts(_store): ServedArtifacts,
-    ArtifactPathParam { .. }: ArtifactPathParam,
-) -> ApiResult<Response> {
-    Err(Error::not_implemented(MULTIPART_UPLOAD_UNSUPPORTED).into())
+    ServedArtifacts(store): ServedArtifacts,
+    ArtifactPathParam { path, .. }: ArtifactPathParam,
+    MlflowRequest(request): MlflowRequest<CreateMultipartUpload>,
+) -> ApiResult<Json<CreateMultipartUploadResponse>> {
+    let target = multipart_target(&path, request.path)?;
+    let uploads = multipart_uploads(store.as_ref())?;
+    let num_parts = u32::try_from(request.num_parts.unwrap_or(0)).unwrap_or(0);
+    let created = uploads.create_multipart_upload(&target, num_parts).await?;
+    let credentials = created
+        .credentials
+        .into_iter()
+        .map(|credential| MultipartUploadCredential {
+            url: credential.url,
+            part_number: i64::from(credential.part_number),
+            headers: credential.headers.into_iter().collect(),
+        })
+        .collect();
+    Ok(Json(CreateMultipartUploadResponse {
+        upload_id: created.upload_id,
+        credentials,
+    }))
 }
 
+/// `POST /mlflow-artifacts/mpu/complete/<dir>` `{path, upload_id, parts: [{part_number, etag}]}`: joins
+/// the parts into the object. `{}`.
 async fn complete_multipart_upload(
-    ServedArtifacts(_store): ServedArtifacts,
-    ArtifactPathParam { .. }: ArtifactPathParam,
-) -> ApiResult<Response> {
-    Err(Error::not_implemented(MULTIPART_UPLOAD_UNSUPPORTED).into())
+    ServedArtifacts(store): ServedArtifacts,
+    ArtifactPathParam { path, .. }: ArtifactPathParam,
+    MlflowRequest(request): MlflowRequest<CompleteMultipartUpload>,
+) -> ApiResult<Json<Empty>> {
+    let target = multipart_target(&path, request.path)?;
+    let parts = request
+        .parts
+        .filter(|parts| !parts.is_empty())
+        .ok_or_else(|| Error::missing_parameter("parts"))?;
+    let uploads = multipart_uploads(store.as_ref())?;
+    let upload_id = required_upload_id(request.upload_id)?;
+    let parts = parts
+        .into_iter()
+        .map(|part| {
+            let part_number = part
+                .part_number
+                .and_then(|number| u32::try_from(number).ok())
+                .ok_or_else(|| {
+                    Error::invalid_parameter("each part needs a positive part_number")
+                })?;
+            Ok(UploadedPart {
+                part_number,
+                etag: part.etag.unwrap_or_default(),
+            })
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
+    uploads
+        .complete_multipart_upload(&target, &upload_id, parts)
+        .await?;
+    Ok(Json(Empty {}))
 }
 
+/// `POST /mlflow-artifacts/mpu/abort/<dir>` `{path, upload_id}`: cancels the upload. `{}`.
 async fn abort_multipart_upload(
-    ServedArtifacts(_store): ServedArtifacts,
-    ArtifactPathParam { .. }: ArtifactPathParam,
-) -> ApiResult<Response> {
-    Err(Error::not_implemented(MULTIPART_UPLOAD_UNSUPPORTED).into())
+    ServedArtifacts(store): ServedArtifacts,
+    ArtifactPathParam { path, .. }: ArtifactPathParam,
+    MlflowRequest(request): MlflowRequest<AbortMultipartUpload>,
+) -> ApiResult<Json<Empty>> {
+    let target = multipart_target(&path, request.path)?;
+    let uploads = multipart_uploads(store.as_ref())?;
+    let upload_id = required_upload_id(request.upload_id)?;
+    uploads.abort_multipart_upload(&target, &upload_id).await?;
+    Ok(Json(Empty {}))
+}
+
+fn required_upload_id(upload_id: Option<String>) -> Result<String, Error> {
+    upload_id
+        .filter(|upload_id| !upload_id.is_empty())
+        .ok_or_else(|| Error::missing_parameter("upload_id"))
 }
 
 /// `GET /mlflow-artifacts/presigned/<path>`: no backend presigns downloads yet.
@@ -353,6 +494,18 @@ async fn open_run_artifact_root(
             let store = LocalArtifactStore::new(default_root).await?;
             Ok((Arc::new(store), root))
         }
+        RunArtifactLocation::Cloud => {
+            let store = state
+                .default_root_artifacts
+                .as_ref()
+                .ok_or_else(|| unreadable_location(artifact_uri))?;
+            let default_root = ArtifactLocation::parse(&state.config.default_artifact_root)
+                .map_err(|_| unreadable_location(artifact_uri))?;
+            let relative = default_root
+                .relative_path_of(artifact_uri)?
+                .ok_or_else(|| unreadable_location(artifact_uri))?;
+            Ok((Arc::clone(store), ArtifactPath::parse(&relative)?))
+        }
         RunArtifactLocation::Unsupported => Err(unreadable_location(artifact_uri)),
     }
 }
@@ -371,7 +524,10 @@ enum RunArtifactLocation {
     Proxied(ArtifactPath),
     /// An absolute local directory, from `file://` or a plain path.
     Local(PathBuf),
-    /// A location this server does not read (cloud stores, other hosts).
+    /// An object store location (`s3://`, `gs://`, `wasbs://`, `abfss://`), readable when it lies under a
+    /// cloud `--default-artifact-root`.
+    Cloud,
+    /// A location this server does not read (other schemes, other hosts).
     Unsupported,
 }
 
@@ -406,6 +562,7 @@ impl RunArtifactLocation {
                 }
             }
             "file" => Ok(local_path(artifact_uri, false).map_or(Self::Unsupported, Self::Local)),
+            "s3" | "gs" | "wasbs" | "abfss" => Ok(Self::Cloud),
             _ => Ok(Self::Unsupported),
         }
     }
@@ -675,6 +832,8 @@ mod tests {
         Served,
         /// `--no-serve-artifacts` with `--default-artifact-root file://<dir>/mlruns`.
         NotServed,
+        /// `--no-serve-artifacts` with `--default-artifact-root s3://bucket/root`, opened as this store.
+        CloudRoot(Arc<dyn ArtifactStore>),
     }
 
     async fn harness(
@@ -693,8 +852,14 @@ mod tests {
                         .unwrap();
                     (Some(Arc::new(store)), "mlflow-artifacts:".to_owned())
                 }
-                Serving::NotServed => (None, format!("file://{}", base.join("mlruns").display())),
+                Serving::NotServed | Serving::CloudRoot(_) => {
+                    (None, format!("file://{}", base.join("mlruns").display()))
+                }
             };
+        let (default_artifact_root, cloud_root) = match serving {
+            Serving::CloudRoot(store) => ("s3://bucket/root".to_owned(), Some(store)),
+            _ => (default_artifact_root, None),
+        };
         let tracking =
             ferroflow_store::SqliteStore::open(&base.join("mlflow.db"), &default_artifact_root)
                 .await
@@ -715,7 +880,10 @@ mod tests {
             serve_artifacts: artifacts.is_some(),
             default_artifact_root,
         };
-        let state = AppState::new(Arc::new(tracking), artifacts, config, None);
+        let mut state = AppState::new(Arc::new(tracking), artifacts, config, None);
+        if let Some(store) = cloud_root {
+            state = state.with_default_root_artifacts(store);
+        }
         Harness {
             directory,
             app: router().with_state(state),
@@ -753,6 +921,24 @@ mod tests {
 
         async fn get(&self, uri: &str) -> Answer {
             self.send(Method::GET, uri, Body::empty()).await
+        }
+
+        async fn post_json(&self, uri: &str, body: Value) -> Answer {
+            let request = Request::builder()
+                .method(Method::POST)
+                .uri(uri)
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(body.to_string()))
+                .unwrap();
+            let response = self.app.clone().oneshot(request).await.unwrap();
+            let status = response.status();
+            let headers = response.headers().clone();
+            let body = response.into_body().collect().await.unwrap().to_bytes();
+            Answer {
+                status,
+                headers,
+                body,
+            }
         }
 
         async fn put(&self, uri: &str, content: &'static [u8]) -> Answer {
@@ -1098,11 +1284,15 @@ mod tests {
     #[tokio::test]
     async fn multipart_and_presigned_are_not_implemented() {
         let harness = served().await;
+        let request = json!({
+            "path": "/home/user/big.bin",
+            "num_parts": 2,
+            "upload_id": "id",
+            "parts": [{"part_number": 1, "etag": "e1"}, {"part_number": 2, "etag": "e2"}],
+        });
         for route in ["mpu/create", "mpu/complete", "mpu/abort"] {
-            let uri = format!("/api/2.0/mlflow-artifacts/{route}/0/{RUN_ID}/artifacts/big.bin");
-            let answer = harness
-                .send(Method::POST, &uri, Body::from(r#"{"path": "big.bin"}"#))
-                .await;
+            let uri = format!("/api/2.0/mlflow-artifacts/{route}/0/{RUN_ID}/artifacts");
+            let answer = harness.post_json(&uri, request.clone()).await;
             answer.assert_error(StatusCode::NOT_IMPLEMENTED, "NOT_IMPLEMENTED");
             assert_eq!(answer.json()["message"], MULTIPART_UPLOAD_UNSUPPORTED);
         }
@@ -1111,6 +1301,117 @@ mod tests {
             .await;
         answer.assert_error(StatusCode::NOT_IMPLEMENTED, "NOT_IMPLEMENTED");
         assert_eq!(answer.json()["message"], MULTIPART_DOWNLOAD_UNSUPPORTED);
+    }
+
+    #[tokio::test]
+    async fn multipart_requests_need_their_fields() {
+        let harness = served().await;
+        let uri = format!("/api/2.0/mlflow-artifacts/mpu/complete/0/{RUN_ID}/artifacts");
+        for (body, message) in [
+            (
+                json!({"upload_id": "id", "parts": [{"part_number": 1}]}),
+                "'path'",
+            ),
+            (json!({"path": "/tmp/a.bin", "upload_id": "id"}), "'parts'"),
+            (json!({"path": "/tmp/a.bin", "parts": []}), "'parts'"),
+        ] {
+            let answer = harness.post_json(&uri, body).await;
+            answer.assert_error(StatusCode::BAD_REQUEST, "INVALID_PARAMETER_VALUE");
+            let text = answer.json()["message"].as_str().unwrap_or("").to_owned();
+            assert!(text.contains(message), "{text}");
+        }
+    }
+
+    #[test]
+    fn multipart_targets_follow_mlflow() {
+        let directory = ArtifactPath::parse("0/run/artifacts/model").unwrap();
+        let target = |local: &str| {
+            multipart_target(&directory, Some(local.to_owned()))
+                .map(|path| path.to_string())
+                .map_err(|error| error.code)
+        };
+        assert_eq!(
+            target("/home/me/weights.bin"),
+            Ok("0/run/artifacts/model/weights.bin".to_owned())
+        );
+        assert_eq!(
+            target("weights.bin"),
+            Ok("0/run/artifacts/model/weights.bin".to_owned())
+        );
+        for bad in ["/home/me/", "/home/me/..", "C:\\x\\weights.bin", ""] {
+            assert_eq!(
+                target(bad),
+                Err(ferroflow_proto::ErrorCode::InvalidParameterValue),
+                "{bad:?}"
+            );
+        }
+    }
+
+    /// `--no-serve-artifacts` with an `s3://` default root: runs under it are listed and read through
+    /// the server's store; runs elsewhere are not.
+    #[tokio::test]
+    async fn cloud_run_roots_are_read_under_the_default_root() {
+        let memory: Arc<dyn object_store::ObjectStore> =
+            Arc::new(object_store::memory::InMemory::new());
+        let store: Arc<dyn ArtifactStore> =
+            Arc::new(ferroflow_artifacts::ObjectStoreArtifactStore::new(
+                memory,
+                object_store::path::Path::from("root"),
+            ));
+        let file = ArtifactPath::parse(&format!("0/{RUN_ID}/artifacts/model/MLmodel")).unwrap();
+        let content = futures::stream::iter([Ok(bytes::Bytes::from_static(b"flavors: {}"))]);
+        store.put(&file, Box::pin(content)).await.unwrap();
+
+        let under_root = harness(Serving::CloudRoot(Arc::clone(&store)), |_| {
+            format!("s3://bucket/root/0/{RUN_ID}/artifacts")
+        })
+        .await;
+        let listing = under_root
+            .get(&format!(
+                "/api/2.0/mlflow/artifacts/list?run_id={RUN_ID}&path=model"
+            ))
+            .await;
+        assert_eq!(listing.status, StatusCode::OK, "{:?}", listing.json());
+        assert_eq!(
+            listing.json(),
+            json!({
+                "root_uri": format!("s3://bucket/root/0/{RUN_ID}/artifacts"),
+                "files": [{"path": "model/MLmodel", "is_dir": false, "file_size": 11}],
+            })
+        );
+        let download = under_root
+            .get(&format!(
+                "/get-artifact?path=model/MLmodel&run_uuid={RUN_ID}"
+            ))
+            .await;
+        assert_eq!(download.status, StatusCode::OK);
+        assert_eq!(&download.body[..], b"flavors: {}");
+
+        for (artifact_uri, status) in [
+            (
+                "s3://bucket/elsewhere/0/run/artifacts",
+                StatusCode::NOT_IMPLEMENTED,
+            ),
+            (
+                "s3://other-bucket/root/0/run/artifacts",
+                StatusCode::NOT_IMPLEMENTED,
+            ),
+            ("s3://bucket/root/../elsewhere", StatusCode::BAD_REQUEST),
+        ] {
+            let elsewhere = harness(Serving::CloudRoot(Arc::clone(&store)), |_| {
+                artifact_uri.to_owned()
+            })
+            .await;
+            let listing = elsewhere
+                .get(&format!("/api/2.0/mlflow/artifacts/list?run_id={RUN_ID}"))
+                .await;
+            assert_eq!(
+                listing.status,
+                status,
+                "{artifact_uri}: {:?}",
+                listing.json()
+            );
+        }
     }
 
     #[tokio::test]
@@ -1392,8 +1693,16 @@ mod tests {
         check_location("/data/mlruns/1", local("/data/mlruns/1"));
         check_location("file://other-host/data", unsupported.clone());
         check_location("relative/mlruns", unsupported.clone());
-        check_location("s3://bucket/1/run/artifacts", unsupported.clone());
-        check_location("gs://bucket/x", unsupported.clone());
+        check_location(
+            "s3://bucket/1/run/artifacts",
+            Ok(RunArtifactLocation::Cloud),
+        );
+        check_location("gs://bucket/x", Ok(RunArtifactLocation::Cloud));
+        check_location(
+            "wasbs://c@account.blob.core.windows.net/x",
+            Ok(RunArtifactLocation::Cloud),
+        );
+        check_location("hdfs://namenode/x", unsupported.clone());
         check_location("C:\\mlruns", unsupported.clone());
         // Security case 6 and 7: traversal, queries and fragments in stored URIs.
         check_location("mlflow-artifacts:/../../etc", Err(()));

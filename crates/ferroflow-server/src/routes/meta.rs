@@ -31,7 +31,11 @@ pub async fn server_info(State(state): State<AppState>) -> impl IntoResponse {
         "store_type": "SqlStore",
         "workspaces_enabled": false,
         "trace_archival_enabled": false,
-        "multipart_uploads_enabled": false,
+        // MLflow advertises multipart uploads when the served repository has them (S3 here).
+        "multipart_uploads_enabled": state
+            .artifacts
+            .as_ref()
+            .is_some_and(|store| store.multipart_uploads().is_some()),
         "multipart_downloads_enabled": false,
         "presigned_upload_run_id_supported": false,
         "presigned_upload_model_id_supported": false,

@@ -1,7 +1,8 @@
-//! `TrackingStore` on SQLite.
+//! `TrackingStore` on SQL, for every dialect.
 
-use super::{append_to_uri, placeholders, SqliteStore};
-use crate::search;
+use super::connection::{db_error, is_unique_violation, query, Query, Row, Transaction};
+use super::{append_to_uri, placeholders, SqlStore};
+use crate::search::{self, Dialect};
 use async_trait::async_trait;
 use ferroflow_core::ids::encode_page_token;
 use ferroflow_core::model::{
@@ -14,32 +15,14 @@ use ferroflow_proto::tracking::{
     Dataset, DatasetInput, Experiment, ExperimentTag, InputTag, Metric, ModelInput, ModelOutput,
     Param, Run, RunData, RunInputs, RunOutputs, RunTag,
 };
-use sea_query::SqliteQueryBuilder;
-use sea_query_binder::SqlxBinder;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, Sqlite, Transaction};
 use std::collections::HashMap;
 
 /// The tag that mirrors a run's name.
 const RUN_NAME_TAG: &str = "mlflow.runName";
-/// SQLite binds at most 32766 values; hydrate in chunks well below that.
+/// SQLite binds at most 32766 values and PostgreSQL 65535; hydrate in chunks well below that.
 const CHUNK: usize = 500;
 /// Infinite metrics are stored as the largest finite doubles, as MLflow does (SQL has no infinity).
 const STORED_MAX: f64 = f64::MAX;
-
-/// Maps a database failure to the client-facing error: busy or unreachable is retryable.
-fn db_error(error: sqlx::Error) -> Error {
-    match &error {
-        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
-            Error::unavailable(error)
-        }
-        _ => Error::internal(error),
-    }
-}
-
-fn is_unique_violation(error: &sqlx::Error) -> bool {
-    matches!(error, sqlx::Error::Database(database) if database.is_unique_violation())
-}
 
 fn experiment_id_number(experiment_id: &str) -> Result<i64> {
     experiment_id
@@ -66,130 +49,104 @@ fn stored_metric_value(value: f64, is_nan: bool) -> f64 {
     }
 }
 
-fn experiment_from_row(row: &SqliteRow) -> Result<Experiment> {
-    let experiment_id: i64 = row.try_get("experiment_id").map_err(db_error)?;
+fn experiment_from_row(row: &Row) -> Result<Experiment> {
+    let experiment_id: i64 = row.get("experiment_id")?;
     Ok(Experiment {
         experiment_id: experiment_id.to_string(),
-        name: row.try_get("name").map_err(db_error)?,
+        name: row.get("name")?,
         artifact_location: row
-            .try_get::<Option<String>, _>("artifact_location")
-            .map_err(db_error)?
+            .get::<Option<String>>("artifact_location")?
             .unwrap_or_default(),
         lifecycle_stage: row
-            .try_get::<Option<String>, _>("lifecycle_stage")
-            .map_err(db_error)?
+            .get::<Option<String>>("lifecycle_stage")?
             .unwrap_or_else(|| "active".to_owned()),
-        last_update_time: row.try_get("last_update_time").map_err(db_error)?,
-        creation_time: row.try_get("creation_time").map_err(db_error)?,
+        last_update_time: row.get("last_update_time")?,
+        creation_time: row.get("creation_time")?,
         tags: Vec::new(),
-        workspace: row.try_get("workspace").map_err(db_error)?,
+        workspace: row.get("workspace")?,
     })
 }
 
-fn run_info_from_row(row: &SqliteRow) -> Result<RunInfo> {
-    let run_id: String = row.try_get("run_uuid").map_err(db_error)?;
-    let experiment_id: Option<i64> = row.try_get("experiment_id").map_err(db_error)?;
+fn run_info_from_row(row: &Row) -> Result<RunInfo> {
+    let run_id: String = row.get("run_uuid")?;
+    let experiment_id: Option<i64> = row.get("experiment_id")?;
     Ok(RunInfo {
         run_uuid: run_id.clone(),
         run_id,
-        run_name: row
-            .try_get::<Option<String>, _>("name")
-            .map_err(db_error)?
-            .unwrap_or_default(),
+        run_name: row.get::<Option<String>>("name")?.unwrap_or_default(),
         experiment_id: experiment_id.map(|id| id.to_string()).unwrap_or_default(),
-        user_id: row
-            .try_get::<Option<String>, _>("user_id")
-            .map_err(db_error)?
-            .unwrap_or_default(),
+        user_id: row.get::<Option<String>>("user_id")?.unwrap_or_default(),
         status: row
-            .try_get::<Option<String>, _>("status")
-            .map_err(db_error)?
+            .get::<Option<String>>("status")?
             .unwrap_or_else(|| "RUNNING".to_owned()),
-        start_time: row.try_get("start_time").map_err(db_error)?,
-        end_time: row.try_get("end_time").map_err(db_error)?,
+        start_time: row.get("start_time")?,
+        end_time: row.get("end_time")?,
         artifact_uri: row
-            .try_get::<Option<String>, _>("artifact_uri")
-            .map_err(db_error)?
+            .get::<Option<String>>("artifact_uri")?
             .unwrap_or_default(),
         lifecycle_stage: row
-            .try_get::<Option<String>, _>("lifecycle_stage")
-            .map_err(db_error)?
+            .get::<Option<String>>("lifecycle_stage")?
             .unwrap_or_else(|| "active".to_owned()),
     })
 }
 
-fn metric_from_row(row: &SqliteRow, with_run_id: bool) -> Result<Metric> {
-    let value: f64 = row.try_get("value").map_err(db_error)?;
-    let is_nan: bool = row.try_get("is_nan").map_err(db_error)?;
+fn metric_from_row(row: &Row, with_run_id: bool) -> Result<Metric> {
+    let value: f64 = row.get("value")?;
+    let is_nan: bool = row.get("is_nan")?;
     Ok(Metric {
-        key: row.try_get("key").map_err(db_error)?,
+        key: row.get("key")?,
         value: stored_metric_value(value, is_nan),
-        timestamp: row
-            .try_get::<Option<i64>, _>("timestamp")
-            .map_err(db_error)?
-            .unwrap_or(0),
-        step: row.try_get("step").map_err(db_error)?,
+        timestamp: row.get::<Option<i64>>("timestamp")?.unwrap_or(0),
+        step: row.get("step")?,
         dataset_name: None,
         dataset_digest: None,
         model_id: None,
         run_id: if with_run_id {
-            Some(row.try_get("run_uuid").map_err(db_error)?)
+            Some(row.get("run_uuid")?)
         } else {
             None
         },
     })
 }
 
-/// A query with one bound value per id, for `IN (?, ...)` lists made by `placeholders`.
-fn bind_ids<'query>(
-    sql: &'query str,
-    ids: &'query [String],
-) -> sqlx::query::Query<'query, Sqlite, sqlx::sqlite::SqliteArguments<'query>> {
-    let mut query = sqlx::query(sql);
-    for id in ids {
-        query = query.bind(id.as_str());
-    }
-    query
-}
-
 const RUN_COLUMNS: &str =
     "run_uuid, name, experiment_id, user_id, status, start_time, end_time, artifact_uri, lifecycle_stage";
 const EXPERIMENT_COLUMNS: &str =
     "experiment_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time, workspace";
+const METRIC_COLUMNS: &str = "\"key\", value, timestamp, step, is_nan, run_uuid";
 
-impl SqliteStore {
+impl SqlStore {
     async fn experiments_by_ids(&self, ids: &[i64]) -> Result<Vec<Experiment>> {
         let mut by_id: HashMap<String, Experiment> = HashMap::with_capacity(ids.len());
         for chunk in ids.chunks(CHUNK) {
+            let marks = placeholders(chunk.len());
             let sql = format!(
-                "SELECT {EXPERIMENT_COLUMNS} FROM experiments WHERE experiment_id IN ({})",
-                placeholders(chunk.len())
+                "SELECT {EXPERIMENT_COLUMNS} FROM experiments WHERE experiment_id IN ({marks})"
             );
-            let mut query = sqlx::query(&sql);
-            for id in chunk {
-                query = query.bind(id);
-            }
-            for row in query.fetch_all(&self.readers).await.map_err(db_error)? {
+            for row in self
+                .pools
+                .fetch_all(query(sql).bind_each(chunk.iter().copied()))
+                .await
+                .map_err(db_error)?
+            {
                 let experiment = experiment_from_row(&row)?;
                 by_id.insert(experiment.experiment_id.clone(), experiment);
             }
             let sql = format!(
-                "SELECT experiment_id, key, value FROM experiment_tags WHERE experiment_id IN ({}) ORDER BY key",
-                placeholders(chunk.len())
+                "SELECT experiment_id, \"key\", value FROM experiment_tags WHERE experiment_id IN ({marks}) \
+                 ORDER BY \"key\""
             );
-            let mut query = sqlx::query(&sql);
-            for id in chunk {
-                query = query.bind(id);
-            }
-            for row in query.fetch_all(&self.readers).await.map_err(db_error)? {
-                let experiment_id: i64 = row.try_get("experiment_id").map_err(db_error)?;
+            for row in self
+                .pools
+                .fetch_all(query(sql).bind_each(chunk.iter().copied()))
+                .await
+                .map_err(db_error)?
+            {
+                let experiment_id: i64 = row.get("experiment_id")?;
                 if let Some(experiment) = by_id.get_mut(&experiment_id.to_string()) {
                     experiment.tags.push(ExperimentTag {
-                        key: row.try_get("key").map_err(db_error)?,
-                        value: row
-                            .try_get::<Option<String>, _>("value")
-                            .map_err(db_error)?
-                            .unwrap_or_default(),
+                        key: row.get("key")?,
+                        value: row.get::<Option<String>>("value")?.unwrap_or_default(),
                     });
                 }
             }
@@ -200,30 +157,19 @@ impl SqliteStore {
             .collect())
     }
 
-    async fn experiment_where(&self, column: &str, value: &str) -> Result<Option<Experiment>> {
-        let sql = format!("SELECT experiment_id FROM experiments WHERE {column} = ?");
-        let id: Option<i64> = sqlx::query_scalar(&sql)
-            .bind(value)
-            .fetch_optional(&self.readers)
-            .await
-            .map_err(db_error)?;
-        match id {
-            None => Ok(None),
-            Some(id) => Ok(self.experiments_by_ids(&[id]).await?.into_iter().next()),
-        }
-    }
-
     /// Loads whole runs by id, in the order given.
     async fn runs_by_ids(&self, run_ids: &[String]) -> Result<Vec<Run>> {
         let mut by_id: HashMap<String, Run> = HashMap::with_capacity(run_ids.len());
         for chunk in run_ids.chunks(CHUNK) {
             let marks = placeholders(chunk.len());
+            let ids = || chunk.iter().map(String::as_str);
             let sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE run_uuid IN ({marks})");
-            let rows = bind_ids(&sql, chunk)
-                .fetch_all(&self.readers)
+            for row in self
+                .pools
+                .fetch_all(query(sql).bind_each(ids()))
                 .await
-                .map_err(db_error)?;
-            for row in rows {
+                .map_err(db_error)?
+            {
                 let info = run_info_from_row(&row)?;
                 by_id.insert(
                     info.run_id.clone(),
@@ -236,51 +182,50 @@ impl SqliteStore {
                 );
             }
             let sql = format!(
-                "SELECT key, value, timestamp, step, is_nan, run_uuid FROM latest_metrics \
-                 WHERE run_uuid IN ({marks}) ORDER BY key"
+                "SELECT {METRIC_COLUMNS} FROM latest_metrics WHERE run_uuid IN ({marks}) ORDER BY \"key\""
             );
-            let rows = bind_ids(&sql, chunk)
-                .fetch_all(&self.readers)
+            for row in self
+                .pools
+                .fetch_all(query(sql).bind_each(ids()))
                 .await
-                .map_err(db_error)?;
-            for row in rows {
-                let run_id: String = row.try_get("run_uuid").map_err(db_error)?;
+                .map_err(db_error)?
+            {
+                let run_id: String = row.get("run_uuid")?;
                 if let Some(run) = by_id.get_mut(&run_id) {
                     run.data.metrics.push(metric_from_row(&row, false)?);
                 }
             }
             let sql = format!(
-                "SELECT key, value, run_uuid FROM params WHERE run_uuid IN ({marks}) ORDER BY key"
+                "SELECT \"key\", value, run_uuid FROM params WHERE run_uuid IN ({marks}) ORDER BY \"key\""
             );
-            let rows = bind_ids(&sql, chunk)
-                .fetch_all(&self.readers)
+            for row in self
+                .pools
+                .fetch_all(query(sql).bind_each(ids()))
                 .await
-                .map_err(db_error)?;
-            for row in rows {
-                let run_id: String = row.try_get("run_uuid").map_err(db_error)?;
+                .map_err(db_error)?
+            {
+                let run_id: String = row.get("run_uuid")?;
                 if let Some(run) = by_id.get_mut(&run_id) {
                     run.data.params.push(Param {
-                        key: row.try_get("key").map_err(db_error)?,
-                        value: row.try_get("value").map_err(db_error)?,
+                        key: row.get("key")?,
+                        value: row.get("value")?,
                     });
                 }
             }
             let sql = format!(
-                "SELECT key, value, run_uuid FROM tags WHERE run_uuid IN ({marks}) ORDER BY key"
+                "SELECT \"key\", value, run_uuid FROM tags WHERE run_uuid IN ({marks}) ORDER BY \"key\""
             );
-            let rows = bind_ids(&sql, chunk)
-                .fetch_all(&self.readers)
+            for row in self
+                .pools
+                .fetch_all(query(sql).bind_each(ids()))
                 .await
-                .map_err(db_error)?;
-            for row in rows {
-                let run_id: String = row.try_get("run_uuid").map_err(db_error)?;
+                .map_err(db_error)?
+            {
+                let run_id: String = row.get("run_uuid")?;
                 if let Some(run) = by_id.get_mut(&run_id) {
                     run.data.tags.push(RunTag {
-                        key: row.try_get("key").map_err(db_error)?,
-                        value: row
-                            .try_get::<Option<String>, _>("value")
-                            .map_err(db_error)?
-                            .unwrap_or_default(),
+                        key: row.get("key")?,
+                        value: row.get::<Option<String>>("value")?.unwrap_or_default(),
                     });
                 }
             }
@@ -307,25 +252,25 @@ impl SqliteStore {
              WHERE inputs.source_type = 'DATASET' AND inputs.destination_type = 'RUN' \
              AND inputs.destination_id IN ({marks}) ORDER BY datasets.name, datasets.digest"
         );
-        let mut query = sqlx::query(&sql);
-        for run_id in chunk {
-            query = query.bind(run_id);
-        }
-        let rows = query.fetch_all(&self.readers).await.map_err(db_error)?;
+        let rows = self
+            .pools
+            .fetch_all(query(sql).bind_each(chunk.iter().map(String::as_str)))
+            .await
+            .map_err(db_error)?;
         let mut input_positions: HashMap<String, (String, usize)> = HashMap::new();
         for row in rows {
-            let run_id: String = row.try_get("run_uuid").map_err(db_error)?;
-            let input_uuid: String = row.try_get("input_uuid").map_err(db_error)?;
+            let run_id: String = row.get("run_uuid")?;
+            let input_uuid: String = row.get("input_uuid")?;
             if let Some(run) = by_id.get_mut(&run_id) {
                 run.inputs.dataset_inputs.push(DatasetInput {
                     tags: Vec::new(),
                     dataset: Dataset {
-                        name: row.try_get("name").map_err(db_error)?,
-                        digest: row.try_get("digest").map_err(db_error)?,
-                        source_type: row.try_get("dataset_source_type").map_err(db_error)?,
-                        source: row.try_get("dataset_source").map_err(db_error)?,
-                        schema: row.try_get("dataset_schema").map_err(db_error)?,
-                        profile: row.try_get("dataset_profile").map_err(db_error)?,
+                        name: row.get("name")?,
+                        digest: row.get("digest")?,
+                        source_type: row.get("dataset_source_type")?,
+                        source: row.get("dataset_source")?,
+                        schema: row.get("dataset_schema")?,
+                        profile: row.get("dataset_profile")?,
                     },
                 });
                 input_positions.insert(input_uuid, (run_id, run.inputs.dataset_inputs.len() - 1));
@@ -338,20 +283,17 @@ impl SqliteStore {
                     "SELECT input_uuid, name, value FROM input_tags WHERE input_uuid IN ({}) ORDER BY name",
                     placeholders(input_chunk.len())
                 );
-                let mut query = sqlx::query(&sql);
-                for input_uuid in input_chunk {
-                    query = query.bind(input_uuid.as_str());
-                }
-                for row in query.fetch_all(&self.readers).await.map_err(db_error)? {
-                    let input_uuid: String = row.try_get("input_uuid").map_err(db_error)?;
+                let statement = query(sql).bind_each(input_chunk.iter().map(|id| id.as_str()));
+                for row in self.pools.fetch_all(statement).await.map_err(db_error)? {
+                    let input_uuid: String = row.get("input_uuid")?;
                     if let Some((run_id, position)) = input_positions.get(&input_uuid) {
                         if let Some(input) = by_id
                             .get_mut(run_id)
                             .and_then(|run| run.inputs.dataset_inputs.get_mut(*position))
                         {
                             input.tags.push(InputTag {
-                                key: row.try_get("name").map_err(db_error)?,
-                                value: row.try_get("value").map_err(db_error)?,
+                                key: row.get("name")?,
+                                value: row.get("value")?,
                             });
                         }
                     }
@@ -362,14 +304,11 @@ impl SqliteStore {
             "SELECT source_type, source_id, destination_id, step FROM inputs \
              WHERE source_type IN ('RUN_INPUT', 'RUN_OUTPUT') AND source_id IN ({marks})"
         );
-        let mut query = sqlx::query(&sql);
-        for run_id in chunk {
-            query = query.bind(run_id);
-        }
-        for row in query.fetch_all(&self.readers).await.map_err(db_error)? {
-            let run_id: String = row.try_get("source_id").map_err(db_error)?;
-            let source_type: String = row.try_get("source_type").map_err(db_error)?;
-            let model_id: String = row.try_get("destination_id").map_err(db_error)?;
+        let statement = query(sql).bind_each(chunk.iter().map(String::as_str));
+        for row in self.pools.fetch_all(statement).await.map_err(db_error)? {
+            let run_id: String = row.get("source_id")?;
+            let source_type: String = row.get("source_type")?;
+            let model_id: String = row.get("destination_id")?;
             if let Some(run) = by_id.get_mut(&run_id) {
                 if source_type == "RUN_INPUT" {
                     run.inputs.model_inputs.push(ModelInput { model_id });
@@ -379,7 +318,7 @@ impl SqliteStore {
                         .model_outputs
                         .push(ModelOutput {
                             model_id,
-                            step: Some(row.try_get("step").map_err(db_error)?),
+                            step: Some(row.get("step")?),
                         });
                 }
             }
@@ -388,29 +327,75 @@ impl SqliteStore {
     }
 }
 
+/// `INSERT ... VALUES (...)` followed by what keeps the existing row on a key conflict.
+fn insert_ignoring_duplicates(dialect: Dialect, insert: &str, first_key_column: &str) -> String {
+    match dialect {
+        Dialect::Sqlite | Dialect::Postgres => format!("{insert} ON CONFLICT DO NOTHING"),
+        Dialect::MySql => {
+            format!("{insert} ON DUPLICATE KEY UPDATE {first_key_column} = {first_key_column}")
+        }
+    }
+}
+
+/// `INSERT ... VALUES (...)` followed by what replaces `updated` columns of the row with the same `key`.
+fn upsert(dialect: Dialect, insert: &str, key: &[&str], updated: &[&str]) -> String {
+    let assignments: Vec<String> = updated
+        .iter()
+        .map(|column| match dialect {
+            Dialect::Sqlite | Dialect::Postgres => format!("{column} = excluded.{column}"),
+            Dialect::MySql => format!("{column} = VALUES({column})"),
+        })
+        .collect();
+    match dialect {
+        Dialect::Sqlite | Dialect::Postgres => format!(
+            "{insert} ON CONFLICT ({}) DO UPDATE SET {}",
+            key.join(", "),
+            assignments.join(", ")
+        ),
+        Dialect::MySql => format!(
+            "{insert} ON DUPLICATE KEY UPDATE {}",
+            assignments.join(", ")
+        ),
+    }
+}
+
+/// `SELECT ... FOR UPDATE` where the database has row locks (SQLite has one writer and no such clause).
+fn for_update(dialect: Dialect, select: &str) -> String {
+    match dialect {
+        Dialect::Sqlite => select.to_owned(),
+        Dialect::Postgres | Dialect::MySql => format!("{select} FOR UPDATE"),
+    }
+}
+
 /// Writes metrics, keeping `latest_metrics` at the row with the greatest (step, timestamp, value), and
 /// links those that name a logged model to it (`logged_model_metrics`).
 async fn write_metrics(
-    transaction: &mut Transaction<'_, Sqlite>,
+    transaction: &mut Transaction,
     run_id: &str,
     metrics: &[Metric],
 ) -> Result<()> {
     super::logged_models::write_logged_model_metrics(transaction, run_id, metrics).await?;
+    let dialect = transaction.dialect();
+    let insert_metric = insert_ignoring_duplicates(
+        dialect,
+        "INSERT INTO metrics (\"key\", value, timestamp, run_uuid, step, is_nan) VALUES (?, ?, ?, ?, ?, ?)",
+        "run_uuid",
+    );
     let mut latest: HashMap<&str, (i64, i64, f64, bool)> = HashMap::new();
     for metric in metrics {
         let (value, is_nan) = sanitize_metric_value(metric.value);
-        sqlx::query(
-            "INSERT OR IGNORE INTO metrics (key, value, timestamp, run_uuid, step, is_nan) VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&metric.key)
-        .bind(value)
-        .bind(metric.timestamp)
-        .bind(run_id)
-        .bind(metric.step)
-        .bind(is_nan)
-        .execute(&mut **transaction)
-        .await
-        .map_err(db_error)?;
+        transaction
+            .execute(
+                query(insert_metric.clone())
+                    .bind(metric.key.as_str())
+                    .bind(value)
+                    .bind(metric.timestamp)
+                    .bind(run_id)
+                    .bind(metric.step)
+                    .bind(is_nan),
+            )
+            .await
+            .map_err(db_error)?;
         let candidate = (metric.step, metric.timestamp, value, is_nan);
         latest
             .entry(metric.key.as_str())
@@ -421,21 +406,41 @@ async fn write_metrics(
             })
             .or_insert(candidate);
     }
+    // The row is inserted if missing, then read under a row lock, so concurrent writers of the same run
+    // and key (PostgreSQL, MySQL) take turns instead of overwriting a newer value.
+    let insert_latest = insert_ignoring_duplicates(
+        dialect,
+        "INSERT INTO latest_metrics (\"key\", value, timestamp, step, is_nan, run_uuid) VALUES (?, ?, ?, ?, ?, ?)",
+        "run_uuid",
+    );
+    let select_latest = for_update(
+        dialect,
+        "SELECT step, timestamp, value FROM latest_metrics WHERE run_uuid = ? AND \"key\" = ?",
+    );
     for (key, (step, timestamp, value, is_nan)) in latest {
-        let existing = sqlx::query(
-            "SELECT step, timestamp, value FROM latest_metrics WHERE run_uuid = ? AND key = ?",
-        )
-        .bind(run_id)
-        .bind(key)
-        .fetch_optional(&mut **transaction)
-        .await
-        .map_err(db_error)?;
-        let replace = match existing {
+        transaction
+            .execute(
+                query(insert_latest.clone())
+                    .bind(key)
+                    .bind(value)
+                    .bind(timestamp)
+                    .bind(step)
+                    .bind(is_nan)
+                    .bind(run_id),
+            )
+            .await
+            .map_err(db_error)?;
+        let current = transaction
+            .fetch_optional(query(select_latest.clone()).bind(run_id).bind(key))
+            .await
+            .map_err(db_error)?;
+        let replace = match current {
             None => true,
             Some(row) => {
-                let current_step: i64 = row.try_get("step").map_err(db_error)?;
-                let current_timestamp: Option<i64> = row.try_get("timestamp").map_err(db_error)?;
-                let current_value: f64 = row.try_get("value").map_err(db_error)?;
+                let current_step: i64 = row.get("step")?;
+                let current_timestamp: Option<i64> = row.get("timestamp")?;
+                let current_value: f64 = row.get("value")?;
+                // A row just inserted is the candidate itself, which is not newer than itself.
                 is_newer(
                     (step, timestamp, value, is_nan),
                     (
@@ -448,20 +453,21 @@ async fn write_metrics(
             }
         };
         if replace {
-            sqlx::query(
-                "INSERT INTO latest_metrics (key, value, timestamp, step, is_nan, run_uuid) VALUES (?, ?, ?, ?, ?, ?) \
-                 ON CONFLICT (key, run_uuid) DO UPDATE SET value = excluded.value, timestamp = excluded.timestamp, \
-                 step = excluded.step, is_nan = excluded.is_nan",
-            )
-            .bind(key)
-            .bind(value)
-            .bind(timestamp)
-            .bind(step)
-            .bind(is_nan)
-            .bind(run_id)
-            .execute(&mut **transaction)
-            .await
-            .map_err(db_error)?;
+            transaction
+                .execute(
+                    query(
+                        "UPDATE latest_metrics SET value = ?, timestamp = ?, step = ?, is_nan = ? \
+                         WHERE run_uuid = ? AND \"key\" = ?",
+                    )
+                    .bind(value)
+                    .bind(timestamp)
+                    .bind(step)
+                    .bind(is_nan)
+                    .bind(run_id)
+                    .bind(key),
+                )
+                .await
+                .map_err(db_error)?;
         }
     }
     Ok(())
@@ -473,20 +479,34 @@ fn is_newer(candidate: (i64, i64, f64, bool), current: (i64, i64, f64, bool)) ->
         || ((candidate.0, candidate.1) == (current.0, current.1) && candidate.2 > current.2)
 }
 
-async fn write_params(
-    transaction: &mut Transaction<'_, Sqlite>,
-    run_id: &str,
-    params: &[Param],
-) -> Result<()> {
+/// Adds params that are new; a param already logged with another value aborts the whole batch. The insert
+/// keeps an existing row, so concurrent writers of the same key cannot fail on the primary key.
+async fn write_params(transaction: &mut Transaction, run_id: &str, params: &[Param]) -> Result<()> {
+    let insert = insert_ignoring_duplicates(
+        transaction.dialect(),
+        "INSERT INTO params (\"key\", value, run_uuid) VALUES (?, ?, ?)",
+        "run_uuid",
+    );
     for param in params {
-        let existing: Option<String> =
-            sqlx::query_scalar("SELECT value FROM params WHERE run_uuid = ? AND key = ?")
-                .bind(run_id)
-                .bind(&param.key)
-                .fetch_optional(&mut **transaction)
-                .await
-                .map_err(db_error)?;
-        match existing {
+        transaction
+            .execute(
+                query(insert.clone())
+                    .bind(param.key.as_str())
+                    .bind(param.value.as_str())
+                    .bind(run_id),
+            )
+            .await
+            .map_err(db_error)?;
+        let stored = transaction
+            .fetch_optional(
+                query("SELECT value FROM params WHERE run_uuid = ? AND \"key\" = ?")
+                    .bind(run_id)
+                    .bind(param.key.as_str()),
+            )
+            .await
+            .map_err(db_error)?;
+        let old_value: Option<String> = stored.map(|row| row.get("value")).transpose()?;
+        match old_value {
             Some(old_value) if old_value != param.value => {
                 return Err(Error::invalid_parameter(format!(
                     "Changing param values is not allowed. Param with key='{}' was already logged with \
@@ -494,42 +514,36 @@ async fn write_params(
                     param.key, old_value, run_id, param.value
                 )));
             }
-            Some(_) => {}
-            None => {
-                sqlx::query("INSERT INTO params (key, value, run_uuid) VALUES (?, ?, ?)")
-                    .bind(&param.key)
-                    .bind(&param.value)
-                    .bind(run_id)
-                    .execute(&mut **transaction)
-                    .await
-                    .map_err(db_error)?;
-            }
+            _ => {}
         }
     }
     Ok(())
 }
 
-async fn write_tags(
-    transaction: &mut Transaction<'_, Sqlite>,
-    run_id: &str,
-    tags: &[RunTag],
-) -> Result<()> {
+async fn write_tags(transaction: &mut Transaction, run_id: &str, tags: &[RunTag]) -> Result<()> {
+    let sql = upsert(
+        transaction.dialect(),
+        "INSERT INTO tags (\"key\", value, run_uuid) VALUES (?, ?, ?)",
+        &["\"key\"", "run_uuid"],
+        &["value"],
+    );
     for tag in tags {
-        sqlx::query(
-            "INSERT INTO tags (key, value, run_uuid) VALUES (?, ?, ?) \
-             ON CONFLICT (key, run_uuid) DO UPDATE SET value = excluded.value",
-        )
-        .bind(&tag.key)
-        .bind(&tag.value)
-        .bind(run_id)
-        .execute(&mut **transaction)
-        .await
-        .map_err(db_error)?;
+        transaction
+            .execute(
+                query(sql.clone())
+                    .bind(tag.key.as_str())
+                    .bind(tag.value.as_str())
+                    .bind(run_id),
+            )
+            .await
+            .map_err(db_error)?;
         if tag.key == RUN_NAME_TAG {
-            sqlx::query("UPDATE runs SET name = ? WHERE run_uuid = ?")
-                .bind(&tag.value)
-                .bind(run_id)
-                .execute(&mut **transaction)
+            transaction
+                .execute(
+                    query("UPDATE runs SET name = ? WHERE run_uuid = ?")
+                        .bind(tag.value.as_str())
+                        .bind(run_id),
+                )
                 .await
                 .map_err(db_error)?;
         }
@@ -537,26 +551,57 @@ async fn write_tags(
     Ok(())
 }
 
+fn experiment_tag_upsert(dialect: Dialect) -> String {
+    upsert(
+        dialect,
+        "INSERT INTO experiment_tags (\"key\", value, experiment_id) VALUES (?, ?, ?)",
+        &["\"key\"", "experiment_id"],
+        &["value"],
+    )
+}
+
 fn next_token(offset: usize, max_results: usize, fetched: usize) -> Option<String> {
     (fetched > max_results).then(|| encode_page_token(offset + max_results))
 }
 
+/// A count or offset as a bound integer.
+fn bound(count: usize) -> i64 {
+    i64::try_from(count).unwrap_or(i64::MAX)
+}
+
 #[async_trait]
-impl TrackingStore for SqliteStore {
+impl TrackingStore for SqlStore {
     async fn create_experiment(&self, experiment: NewExperiment) -> Result<String> {
-        let mut transaction = self.writer.begin().await.map_err(db_error)?;
-        let inserted = sqlx::query(
-            "INSERT INTO experiments (name, artifact_location, lifecycle_stage, creation_time, last_update_time, workspace) \
-             VALUES (?, ?, 'active', ?, ?, 'default')",
-        )
-        .bind(&experiment.name)
-        .bind(&experiment.artifact_location)
-        .bind(experiment.creation_time)
-        .bind(experiment.creation_time)
-        .execute(&mut *transaction)
-        .await;
+        let dialect = self.dialect();
+        let mut transaction = self.pools.begin().await.map_err(db_error)?;
+        let insert =
+            "INSERT INTO experiments (name, artifact_location, lifecycle_stage, creation_time, \
+                      last_update_time, workspace) VALUES (?, ?, 'active', ?, ?, 'default')";
+        let statement = |sql: String| {
+            query(sql)
+                .bind(experiment.name.as_str())
+                .bind(experiment.artifact_location.clone())
+                .bind(experiment.creation_time)
+                .bind(experiment.creation_time)
+        };
+        let inserted = match dialect {
+            Dialect::Postgres => transaction
+                .fetch_optional(statement(format!("{insert} RETURNING experiment_id")))
+                .await
+                .map(|row| (row, None)),
+            Dialect::Sqlite | Dialect::MySql => transaction
+                .execute(statement(insert.to_owned()))
+                .await
+                .map(|done| (None, done.last_insert_id)),
+        };
         let experiment_id = match inserted {
-            Ok(result) => result.last_insert_rowid(),
+            Ok((Some(row), _)) => row.get::<i64>("experiment_id")?,
+            Ok((None, Some(id))) => id,
+            Ok((None, None)) => {
+                return Err(Error::internal(std::io::Error::other(
+                    "the database gave no id to the new experiment",
+                )))
+            }
             Err(error) if is_unique_violation(&error) => {
                 return Err(Error::already_exists(format!(
                     "Experiment(name={}) already exists. Error: UNIQUE constraint failed: experiments.workspace, experiments.name",
@@ -571,24 +616,26 @@ impl TrackingStore for SqliteStore {
             } else {
                 experiment.default_artifact_root.as_str()
             };
-            sqlx::query("UPDATE experiments SET artifact_location = ? WHERE experiment_id = ?")
-                .bind(append_to_uri(root, &experiment_id.to_string()))
-                .bind(experiment_id)
-                .execute(&mut *transaction)
+            transaction
+                .execute(
+                    query("UPDATE experiments SET artifact_location = ? WHERE experiment_id = ?")
+                        .bind(append_to_uri(root, &experiment_id.to_string()))
+                        .bind(experiment_id),
+                )
                 .await
                 .map_err(db_error)?;
         }
+        let upsert_tag = experiment_tag_upsert(dialect);
         for tag in &experiment.tags {
-            sqlx::query(
-                "INSERT INTO experiment_tags (key, value, experiment_id) VALUES (?, ?, ?) \
-                 ON CONFLICT (key, experiment_id) DO UPDATE SET value = excluded.value",
-            )
-            .bind(&tag.key)
-            .bind(&tag.value)
-            .bind(experiment_id)
-            .execute(&mut *transaction)
-            .await
-            .map_err(db_error)?;
+            transaction
+                .execute(
+                    query(upsert_tag.clone())
+                        .bind(tag.key.as_str())
+                        .bind(tag.value.as_str())
+                        .bind(experiment_id),
+                )
+                .await
+                .map_err(db_error)?;
         }
         transaction.commit().await.map_err(db_error)?;
         Ok(experiment_id.to_string())
@@ -602,19 +649,35 @@ impl TrackingStore for SqliteStore {
     }
 
     async fn get_experiment_by_name(&self, name: &str) -> Result<Option<Experiment>> {
-        self.experiment_where("name", name).await
+        let row = self
+            .pools
+            .fetch_optional(
+                query("SELECT experiment_id FROM experiments WHERE name = ?").bind(name),
+            )
+            .await
+            .map_err(db_error)?;
+        match row {
+            None => Ok(None),
+            Some(row) => {
+                let id: i64 = row.get("experiment_id")?;
+                Ok(self.experiments_by_ids(&[id]).await?.into_iter().next())
+            }
+        }
     }
 
     async fn rename_experiment(&self, experiment_id: &str, new_name: &str, now: i64) -> Result<()> {
         let id = experiment_id_number(experiment_id)?;
-        let result = sqlx::query(
-            "UPDATE experiments SET name = ?, last_update_time = ? WHERE experiment_id = ?",
-        )
-        .bind(new_name)
-        .bind(now)
-        .bind(id)
-        .execute(&self.writer)
-        .await;
+        let result = self
+            .pools
+            .execute(
+                query(
+                    "UPDATE experiments SET name = ?, last_update_time = ? WHERE experiment_id = ?",
+                )
+                .bind(new_name)
+                .bind(now)
+                .bind(id),
+            )
+            .await;
         match result {
             Ok(_) => Ok(()),
             Err(error) if is_unique_violation(&error) => Err(Error::already_exists(format!(
@@ -631,65 +694,85 @@ impl TrackingStore for SqliteStore {
         now: i64,
     ) -> Result<()> {
         let id = experiment_id_number(experiment_id)?;
-        let mut transaction = self.writer.begin().await.map_err(db_error)?;
-        sqlx::query("UPDATE experiments SET lifecycle_stage = ?, last_update_time = ? WHERE experiment_id = ?")
-            .bind(stage.as_str())
-            .bind(now)
-            .bind(id)
-            .execute(&mut *transaction)
+        let mut transaction = self.pools.begin().await.map_err(db_error)?;
+        transaction
+            .execute(
+                query(
+                    "UPDATE experiments SET lifecycle_stage = ?, last_update_time = ? WHERE experiment_id = ?",
+                )
+                .bind(stage.as_str())
+                .bind(now)
+                .bind(id),
+            )
             .await
             .map_err(db_error)?;
         let deleted_time = match stage {
             LifecycleStage::Deleted => Some(now),
             LifecycleStage::Active => None,
         };
-        sqlx::query(
-            "UPDATE runs SET lifecycle_stage = ?, deleted_time = ? WHERE experiment_id = ?",
-        )
-        .bind(stage.as_str())
-        .bind(deleted_time)
-        .bind(id)
-        .execute(&mut *transaction)
-        .await
-        .map_err(db_error)?;
+        transaction
+            .execute(
+                query(
+                    "UPDATE runs SET lifecycle_stage = ?, deleted_time = ? WHERE experiment_id = ?",
+                )
+                .bind(stage.as_str())
+                .bind(deleted_time)
+                .bind(id),
+            )
+            .await
+            .map_err(db_error)?;
         transaction.commit().await.map_err(db_error)
     }
 
     async fn set_experiment_tag(&self, experiment_id: &str, tag: ExperimentTag) -> Result<()> {
         let id = experiment_id_number(experiment_id)?;
-        sqlx::query(
-            "INSERT INTO experiment_tags (key, value, experiment_id) VALUES (?, ?, ?) \
-             ON CONFLICT (key, experiment_id) DO UPDATE SET value = excluded.value",
-        )
-        .bind(&tag.key)
-        .bind(&tag.value)
-        .bind(id)
-        .execute(&self.writer)
-        .await
-        .map_err(db_error)?;
+        self.pools
+            .execute(
+                query(experiment_tag_upsert(self.dialect()))
+                    .bind(tag.key)
+                    .bind(tag.value)
+                    .bind(id),
+            )
+            .await
+            .map_err(db_error)?;
         Ok(())
     }
 
     async fn delete_experiment_tag(&self, experiment_id: &str, key: &str) -> Result<bool> {
         let id = experiment_id_number(experiment_id)?;
-        let result = sqlx::query("DELETE FROM experiment_tags WHERE experiment_id = ? AND key = ?")
-            .bind(id)
-            .bind(key)
-            .execute(&self.writer)
+        let done = self
+            .pools
+            .execute(
+                query("DELETE FROM experiment_tags WHERE experiment_id = ? AND \"key\" = ?")
+                    .bind(id)
+                    .bind(key),
+            )
             .await
             .map_err(db_error)?;
-        Ok(result.rows_affected() > 0)
+        Ok(done.rows_affected > 0)
     }
 
-    async fn search_experiments(&self, query: ExperimentQuery) -> Result<Page<Experiment>> {
-        let statement = search::experiment_search_statement(&query)?;
-        let (sql, values) = statement.build_sqlx(SqliteQueryBuilder);
-        let ids: Vec<i64> = sqlx::query_scalar_with(&sql, values)
-            .fetch_all(&self.readers)
+    async fn search_experiments(
+        &self,
+        experiment_query: ExperimentQuery,
+    ) -> Result<Page<Experiment>> {
+        let dialect = self.dialect();
+        let statement = search::experiment_search_statement_for(&experiment_query, dialect)?;
+        let rows = self
+            .pools
+            .fetch_all(Query::built(&statement, dialect))
             .await
             .map_err(db_error)?;
-        let next_page_token = next_token(query.offset, query.max_results, ids.len());
-        let page_ids: Vec<i64> = ids.into_iter().take(query.max_results).collect();
+        let ids = rows
+            .iter()
+            .map(|row| row.get::<i64>("experiment_id"))
+            .collect::<Result<Vec<i64>>>()?;
+        let next_page_token = next_token(
+            experiment_query.offset,
+            experiment_query.max_results,
+            ids.len(),
+        );
+        let page_ids: Vec<i64> = ids.into_iter().take(experiment_query.max_results).collect();
         Ok(Page {
             items: self.experiments_by_ids(&page_ids).await?,
             next_page_token,
@@ -698,21 +781,23 @@ impl TrackingStore for SqliteStore {
 
     async fn create_run(&self, run: NewRun) -> Result<()> {
         let experiment_id = experiment_id_number(&run.experiment_id)?;
-        let mut transaction = self.writer.begin().await.map_err(db_error)?;
-        sqlx::query(
-            "INSERT INTO runs (run_uuid, name, source_type, source_name, entry_point_name, user_id, status, \
-             start_time, end_time, source_version, lifecycle_stage, artifact_uri, experiment_id, deleted_time) \
-             VALUES (?, ?, 'UNKNOWN', '', '', ?, 'RUNNING', ?, NULL, '', 'active', ?, ?, NULL)",
-        )
-        .bind(&run.run_id)
-        .bind(&run.run_name)
-        .bind(&run.user_id)
-        .bind(run.start_time)
-        .bind(&run.artifact_uri)
-        .bind(experiment_id)
-        .execute(&mut *transaction)
-        .await
-        .map_err(db_error)?;
+        let mut transaction = self.pools.begin().await.map_err(db_error)?;
+        transaction
+            .execute(
+                query(
+                    "INSERT INTO runs (run_uuid, name, source_type, source_name, entry_point_name, user_id, status, \
+                     start_time, end_time, source_version, lifecycle_stage, artifact_uri, experiment_id, deleted_time) \
+                     VALUES (?, ?, 'UNKNOWN', '', '', ?, 'RUNNING', ?, NULL, '', 'active', ?, ?, NULL)",
+                )
+                .bind(run.run_id.as_str())
+                .bind(run.run_name.as_str())
+                .bind(run.user_id.as_str())
+                .bind(run.start_time)
+                .bind(run.artifact_uri.as_str())
+                .bind(experiment_id),
+            )
+            .await
+            .map_err(db_error)?;
         write_tags(&mut transaction, &run.run_id, &run.tags).await?;
         transaction.commit().await.map_err(db_error)
     }
@@ -727,29 +812,33 @@ impl TrackingStore for SqliteStore {
 
     async fn get_run_info(&self, run_id: &str) -> Result<Option<RunInfo>> {
         let sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE run_uuid = ?");
-        let row = sqlx::query(&sql)
-            .bind(run_id)
-            .fetch_optional(&self.readers)
+        let row = self
+            .pools
+            .fetch_optional(query(sql).bind(run_id))
             .await
             .map_err(db_error)?;
         row.as_ref().map(run_info_from_row).transpose()
     }
 
     async fn update_run(&self, run_id: &str, update: RunUpdate) -> Result<RunInfo> {
-        let mut transaction = self.writer.begin().await.map_err(db_error)?;
+        let mut transaction = self.pools.begin().await.map_err(db_error)?;
         if let Some(status) = update.status {
-            sqlx::query("UPDATE runs SET status = ? WHERE run_uuid = ?")
-                .bind(status.as_str())
-                .bind(run_id)
-                .execute(&mut *transaction)
+            transaction
+                .execute(
+                    query("UPDATE runs SET status = ? WHERE run_uuid = ?")
+                        .bind(status.as_str())
+                        .bind(run_id),
+                )
                 .await
                 .map_err(db_error)?;
         }
         if let Some(end_time) = update.end_time {
-            sqlx::query("UPDATE runs SET end_time = ? WHERE run_uuid = ?")
-                .bind(end_time)
-                .bind(run_id)
-                .execute(&mut *transaction)
+            transaction
+                .execute(
+                    query("UPDATE runs SET end_time = ? WHERE run_uuid = ?")
+                        .bind(end_time)
+                        .bind(run_id),
+                )
                 .await
                 .map_err(db_error)?;
         }
@@ -762,9 +851,8 @@ impl TrackingStore for SqliteStore {
             .await?;
         }
         let sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE run_uuid = ?");
-        let row = sqlx::query(&sql)
-            .bind(run_id)
-            .fetch_optional(&mut *transaction)
+        let row = transaction
+            .fetch_optional(query(sql).bind(run_id))
             .await
             .map_err(db_error)?;
         let info = match row {
@@ -780,18 +868,20 @@ impl TrackingStore for SqliteStore {
             LifecycleStage::Deleted => Some(now),
             LifecycleStage::Active => None,
         };
-        sqlx::query("UPDATE runs SET lifecycle_stage = ?, deleted_time = ? WHERE run_uuid = ?")
-            .bind(stage.as_str())
-            .bind(deleted_time)
-            .bind(run_id)
-            .execute(&self.writer)
+        self.pools
+            .execute(
+                query("UPDATE runs SET lifecycle_stage = ?, deleted_time = ? WHERE run_uuid = ?")
+                    .bind(stage.as_str())
+                    .bind(deleted_time)
+                    .bind(run_id),
+            )
             .await
             .map_err(db_error)?;
         Ok(())
     }
 
     async fn log_batch(&self, run_id: &str, batch: Batch) -> Result<()> {
-        let mut transaction = self.writer.begin().await.map_err(db_error)?;
+        let mut transaction = self.pools.begin().await.map_err(db_error)?;
         // Params first: a conflicting value aborts the whole batch before anything else is written.
         write_params(&mut transaction, run_id, &batch.params).await?;
         write_metrics(&mut transaction, run_id, &batch.metrics).await?;
@@ -800,24 +890,32 @@ impl TrackingStore for SqliteStore {
     }
 
     async fn delete_run_tag(&self, run_id: &str, key: &str) -> Result<bool> {
-        let result = sqlx::query("DELETE FROM tags WHERE run_uuid = ? AND key = ?")
-            .bind(run_id)
-            .bind(key)
-            .execute(&self.writer)
+        let done = self
+            .pools
+            .execute(
+                query("DELETE FROM tags WHERE run_uuid = ? AND \"key\" = ?")
+                    .bind(run_id)
+                    .bind(key),
+            )
             .await
             .map_err(db_error)?;
-        Ok(result.rows_affected() > 0)
+        Ok(done.rows_affected > 0)
     }
 
-    async fn search_runs(&self, query: RunQuery) -> Result<Page<Run>> {
-        let statement = search::run_search_statement(&query)?;
-        let (sql, values) = statement.build_sqlx(SqliteQueryBuilder);
-        let ids: Vec<String> = sqlx::query_scalar_with(&sql, values)
-            .fetch_all(&self.readers)
+    async fn search_runs(&self, run_query: RunQuery) -> Result<Page<Run>> {
+        let dialect = self.dialect();
+        let statement = search::run_search_statement_for(&run_query, dialect)?;
+        let rows = self
+            .pools
+            .fetch_all(Query::built(&statement, dialect))
             .await
             .map_err(db_error)?;
-        let next_page_token = next_token(query.offset, query.max_results, ids.len());
-        let page_ids: Vec<String> = ids.into_iter().take(query.max_results).collect();
+        let ids = rows
+            .iter()
+            .map(|row| row.get::<String>("run_uuid"))
+            .collect::<Result<Vec<String>>>()?;
+        let next_page_token = next_token(run_query.offset, run_query.max_results, ids.len());
+        let page_ids: Vec<String> = ids.into_iter().take(run_query.max_results).collect();
         Ok(Page {
             items: self.runs_by_ids(&page_ids).await?,
             next_page_token,
@@ -832,19 +930,23 @@ impl TrackingStore for SqliteStore {
         offset: usize,
     ) -> Result<Page<Metric>> {
         let limit = max_results
-            .map(|max| i64::try_from(max).unwrap_or(i64::MAX).saturating_add(1))
-            .unwrap_or(-1);
-        let rows = sqlx::query(
-            "SELECT key, value, timestamp, step, is_nan, run_uuid FROM metrics WHERE run_uuid = ? AND key = ? \
-             ORDER BY timestamp, step, value LIMIT ? OFFSET ?",
-        )
-        .bind(run_id)
-        .bind(key)
-        .bind(limit)
-        .bind(i64::try_from(offset).unwrap_or(i64::MAX))
-        .fetch_all(&self.readers)
-        .await
-        .map_err(db_error)?;
+            .map(|max| bound(max).saturating_add(1))
+            .unwrap_or(i64::MAX);
+        let sql = format!(
+            "SELECT {METRIC_COLUMNS} FROM metrics WHERE run_uuid = ? AND \"key\" = ? \
+             ORDER BY timestamp, step, value LIMIT ? OFFSET ?"
+        );
+        let rows = self
+            .pools
+            .fetch_all(
+                query(sql)
+                    .bind(run_id)
+                    .bind(key)
+                    .bind(limit)
+                    .bind(bound(offset)),
+            )
+            .await
+            .map_err(db_error)?;
         let mut metrics = rows
             .iter()
             .map(|row| metric_from_row(row, false))
@@ -870,18 +972,22 @@ impl TrackingStore for SqliteStore {
     ) -> Result<Vec<Metric>> {
         let mut sorted_run_ids: Vec<&String> = run_ids.iter().collect();
         sorted_run_ids.sort();
+        let sql = format!(
+            "SELECT {METRIC_COLUMNS} FROM metrics WHERE run_uuid = ? AND \"key\" = ? \
+             ORDER BY timestamp, step, value LIMIT ?"
+        );
         let mut metrics = Vec::new();
         for run_id in sorted_run_ids {
-            let rows = sqlx::query(
-                "SELECT key, value, timestamp, step, is_nan, run_uuid FROM metrics WHERE run_uuid = ? AND key = ? \
-                 ORDER BY timestamp, step, value LIMIT ?",
-            )
-            .bind(run_id)
-            .bind(key)
-            .bind(i64::try_from(max_results).unwrap_or(i64::MAX))
-            .fetch_all(&self.readers)
-            .await
-            .map_err(db_error)?;
+            let rows = self
+                .pools
+                .fetch_all(
+                    query(sql.clone())
+                        .bind(run_id.as_str())
+                        .bind(key)
+                        .bind(bound(max_results)),
+                )
+                .await
+                .map_err(db_error)?;
             for row in &rows {
                 metrics.push(metric_from_row(row, true)?);
             }
@@ -897,44 +1003,53 @@ impl TrackingStore for SqliteStore {
         max_results: usize,
     ) -> Result<Vec<Metric>> {
         let (start_step, end_step) = steps.unwrap_or((i64::MIN, i64::MAX));
-        let buckets = i64::try_from(max_results.max(1)).unwrap_or(i64::MAX);
+        // NTILE takes an INTEGER on PostgreSQL.
+        let buckets = i32::try_from(max_results.max(1)).unwrap_or(i32::MAX);
+        let sampled_sql = format!(
+            "SELECT {METRIC_COLUMNS} FROM ( \
+               SELECT bucketed.*, ROW_NUMBER() OVER (PARTITION BY bucket ORDER BY step, timestamp, value, is_nan) AS rank_in_bucket \
+               FROM (SELECT {METRIC_COLUMNS}, \
+                     NTILE(?) OVER (ORDER BY step, timestamp, value, is_nan) AS bucket \
+                     FROM metrics WHERE run_uuid = ? AND \"key\" = ? AND step >= ? AND step <= ?) AS bucketed) AS ranked \
+             WHERE rank_in_bucket = 1 ORDER BY step, timestamp, value, is_nan"
+        );
+        let last_sql = format!(
+            "SELECT {METRIC_COLUMNS} FROM metrics \
+             WHERE run_uuid = ? AND \"key\" = ? AND step >= ? AND step <= ? \
+             ORDER BY step DESC, timestamp DESC, value DESC, is_nan DESC LIMIT 1"
+        );
         let mut metrics = Vec::new();
         for run_id in run_ids {
             // Rows are split into `max_results` even buckets in SQL and the first row of each is kept, so at
             // most `max_results` rows per run leave the database however long the history is.
-            let rows = sqlx::query(
-                "SELECT key, value, timestamp, step, is_nan, run_uuid FROM ( \
-                   SELECT *, ROW_NUMBER() OVER (PARTITION BY bucket ORDER BY step, timestamp, value, is_nan) AS rank_in_bucket \
-                   FROM (SELECT key, value, timestamp, step, is_nan, run_uuid, \
-                         NTILE(?) OVER (ORDER BY step, timestamp, value, is_nan) AS bucket \
-                         FROM metrics WHERE run_uuid = ? AND key = ? AND step >= ? AND step <= ?)) \
-                 WHERE rank_in_bucket = 1 ORDER BY step, timestamp, value, is_nan",
-            )
-            .bind(buckets)
-            .bind(run_id)
-            .bind(key)
-            .bind(start_step)
-            .bind(end_step)
-            .fetch_all(&self.readers)
-            .await
-            .map_err(db_error)?;
+            let rows = self
+                .pools
+                .fetch_all(
+                    query(sampled_sql.clone())
+                        .bind(buckets)
+                        .bind(run_id.as_str())
+                        .bind(key)
+                        .bind(start_step)
+                        .bind(end_step),
+                )
+                .await
+                .map_err(db_error)?;
             let mut sampled = rows
                 .iter()
                 .map(|row| metric_from_row(row, true))
                 .collect::<Result<Vec<_>>>()?;
             // The buckets keep the first point; the last point of the range is kept too.
-            let last_row = sqlx::query(
-                "SELECT key, value, timestamp, step, is_nan, run_uuid FROM metrics \
-                 WHERE run_uuid = ? AND key = ? AND step >= ? AND step <= ? \
-                 ORDER BY step DESC, timestamp DESC, value DESC, is_nan DESC LIMIT 1",
-            )
-            .bind(run_id)
-            .bind(key)
-            .bind(start_step)
-            .bind(end_step)
-            .fetch_optional(&self.readers)
-            .await
-            .map_err(db_error)?;
+            let last_row = self
+                .pools
+                .fetch_optional(
+                    query(last_sql.clone())
+                        .bind(run_id.as_str())
+                        .bind(key)
+                        .bind(start_step)
+                        .bind(end_step),
+                )
+                .await
+                .map_err(db_error)?;
             if let Some(row) = last_row {
                 let last = metric_from_row(&row, true)?;
                 let same_point = |metric: &Metric| {
@@ -962,7 +1077,26 @@ impl TrackingStore for SqliteStore {
         inputs: RunInputsWrite,
     ) -> Result<()> {
         let experiment_id = experiment_id_number(experiment_id)?;
-        let mut transaction = self.writer.begin().await.map_err(db_error)?;
+        let dialect = self.dialect();
+        let insert_dataset = insert_ignoring_duplicates(
+            dialect,
+            "INSERT INTO datasets (dataset_uuid, experiment_id, name, digest, dataset_source_type, \
+             dataset_source, dataset_schema, dataset_profile) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "experiment_id",
+        );
+        let insert_link = insert_ignoring_duplicates(
+            dialect,
+            "INSERT INTO inputs (input_uuid, source_type, source_id, destination_type, destination_id, step) \
+             VALUES (?, 'DATASET', ?, 'RUN', ?, 0)",
+            "source_id",
+        );
+        let upsert_input_tag = upsert(
+            dialect,
+            "INSERT INTO input_tags (input_uuid, name, value) VALUES (?, ?, ?)",
+            &["input_uuid", "name"],
+            &["value"],
+        );
+        let mut transaction = self.pools.begin().await.map_err(db_error)?;
         let mut seen: Vec<(String, String)> = Vec::new();
         for input in &inputs.datasets {
             let identity = (input.dataset.name.clone(), input.dataset.digest.clone());
@@ -970,101 +1104,118 @@ impl TrackingStore for SqliteStore {
                 continue;
             }
             seen.push(identity);
-            let existing: Option<String> = sqlx::query_scalar(
-                "SELECT dataset_uuid FROM datasets WHERE experiment_id = ? AND name = ? AND digest = ?",
-            )
-            .bind(experiment_id)
-            .bind(&input.dataset.name)
-            .bind(&input.dataset.digest)
-            .fetch_optional(&mut *transaction)
-            .await
-            .map_err(db_error)?;
-            let dataset_uuid = match existing {
-                Some(dataset_uuid) => dataset_uuid,
-                None => {
-                    let dataset_uuid = ferroflow_core::ids::new_run_id();
-                    sqlx::query(
-                        "INSERT INTO datasets (dataset_uuid, experiment_id, name, digest, dataset_source_type, \
-                         dataset_source, dataset_schema, dataset_profile) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    )
-                    .bind(&dataset_uuid)
-                    .bind(experiment_id)
-                    .bind(&input.dataset.name)
-                    .bind(&input.dataset.digest)
-                    .bind(&input.dataset.source_type)
-                    .bind(&input.dataset.source)
-                    .bind(&input.dataset.schema)
-                    .bind(&input.dataset.profile)
-                    .execute(&mut *transaction)
-                    .await
-                    .map_err(db_error)?;
-                    dataset_uuid
-                }
-            };
-            let already_linked: Option<String> = sqlx::query_scalar(
-                "SELECT input_uuid FROM inputs WHERE source_type = 'DATASET' AND source_id = ? \
-                 AND destination_type = 'RUN' AND destination_id = ?",
-            )
-            .bind(&dataset_uuid)
-            .bind(run_id)
-            .fetch_optional(&mut *transaction)
-            .await
-            .map_err(db_error)?;
-            if already_linked.is_some() {
-                continue;
-            }
-            let input_uuid = ferroflow_core::ids::new_run_id();
-            sqlx::query(
-                "INSERT INTO inputs (input_uuid, source_type, source_id, destination_type, destination_id, step) \
-                 VALUES (?, 'DATASET', ?, 'RUN', ?, 0)",
-            )
-            .bind(&input_uuid)
-            .bind(&dataset_uuid)
-            .bind(run_id)
-            .execute(&mut *transaction)
-            .await
-            .map_err(db_error)?;
-            for tag in &input.tags {
-                sqlx::query(
-                    "INSERT OR REPLACE INTO input_tags (input_uuid, name, value) VALUES (?, ?, ?)",
+            // Insert-if-missing, then read back whichever row is there (ours or a concurrent writer's).
+            transaction
+                .execute(
+                    query(insert_dataset.clone())
+                        .bind(ferroflow_core::ids::new_run_id())
+                        .bind(experiment_id)
+                        .bind(input.dataset.name.as_str())
+                        .bind(input.dataset.digest.as_str())
+                        .bind(input.dataset.source_type.as_str())
+                        .bind(input.dataset.source.as_str())
+                        .bind(input.dataset.schema.clone())
+                        .bind(input.dataset.profile.clone()),
                 )
-                .bind(&input_uuid)
-                .bind(&tag.key)
-                .bind(&tag.value)
-                .execute(&mut *transaction)
                 .await
                 .map_err(db_error)?;
+            let row = transaction
+                .fetch_optional(
+                    query(
+                        "SELECT dataset_uuid FROM datasets WHERE experiment_id = ? AND name = ? AND digest = ?",
+                    )
+                    .bind(experiment_id)
+                    .bind(input.dataset.name.as_str())
+                    .bind(input.dataset.digest.as_str()),
+                )
+                .await
+                .map_err(db_error)?;
+            let Some(row) = row else {
+                return Err(Error::internal(std::io::Error::other(
+                    "the dataset just written is missing",
+                )));
+            };
+            let dataset_uuid: String = row.get("dataset_uuid")?;
+            let input_uuid = ferroflow_core::ids::new_run_id();
+            transaction
+                .execute(
+                    query(insert_link.clone())
+                        .bind(input_uuid.as_str())
+                        .bind(dataset_uuid.as_str())
+                        .bind(run_id),
+                )
+                .await
+                .map_err(db_error)?;
+            let linked = transaction
+                .fetch_optional(
+                    query(
+                        "SELECT input_uuid FROM inputs WHERE source_type = 'DATASET' AND source_id = ? \
+                         AND destination_type = 'RUN' AND destination_id = ?",
+                    )
+                    .bind(dataset_uuid.as_str())
+                    .bind(run_id),
+                )
+                .await
+                .map_err(db_error)?;
+            let linked_uuid: Option<String> =
+                linked.map(|row| row.get("input_uuid")).transpose()?;
+            if linked_uuid.as_deref() != Some(input_uuid.as_str()) {
+                // The run already had this dataset: its tags stay as they were.
+                continue;
+            }
+            for tag in &input.tags {
+                transaction
+                    .execute(
+                        query(upsert_input_tag.clone())
+                            .bind(input_uuid.as_str())
+                            .bind(tag.key.as_str())
+                            .bind(tag.value.as_str()),
+                    )
+                    .await
+                    .map_err(db_error)?;
             }
         }
+        let upsert_model_input = upsert(
+            dialect,
+            "INSERT INTO inputs (input_uuid, source_type, source_id, destination_type, destination_id, step) \
+             VALUES (?, 'RUN_INPUT', ?, 'MODEL_INPUT', ?, 0)",
+            &["source_type", "source_id", "destination_type", "destination_id"],
+            &["input_uuid", "step"],
+        );
         for model_id in &inputs.model_ids {
-            sqlx::query(
-                "INSERT OR REPLACE INTO inputs (input_uuid, source_type, source_id, destination_type, destination_id, step) \
-                 VALUES (?, 'RUN_INPUT', ?, 'MODEL_INPUT', ?, 0)",
-            )
-            .bind(ferroflow_core::ids::new_run_id())
-            .bind(run_id)
-            .bind(model_id)
-            .execute(&mut *transaction)
-            .await
-            .map_err(db_error)?;
+            transaction
+                .execute(
+                    query(upsert_model_input.clone())
+                        .bind(ferroflow_core::ids::new_run_id())
+                        .bind(run_id)
+                        .bind(model_id.as_str()),
+                )
+                .await
+                .map_err(db_error)?;
         }
         transaction.commit().await.map_err(db_error)
     }
 
     async fn log_outputs(&self, run_id: &str, outputs: Vec<ModelOutput>) -> Result<()> {
-        let mut transaction = self.writer.begin().await.map_err(db_error)?;
+        let upsert_output = upsert(
+            self.dialect(),
+            "INSERT INTO inputs (input_uuid, source_type, source_id, destination_type, destination_id, step) \
+             VALUES (?, 'RUN_OUTPUT', ?, 'MODEL_OUTPUT', ?, ?)",
+            &["source_type", "source_id", "destination_type", "destination_id"],
+            &["input_uuid", "step"],
+        );
+        let mut transaction = self.pools.begin().await.map_err(db_error)?;
         for output in &outputs {
-            sqlx::query(
-                "INSERT OR REPLACE INTO inputs (input_uuid, source_type, source_id, destination_type, destination_id, step) \
-                 VALUES (?, 'RUN_OUTPUT', ?, 'MODEL_OUTPUT', ?, ?)",
-            )
-            .bind(ferroflow_core::ids::new_run_id())
-            .bind(run_id)
-            .bind(&output.model_id)
-            .bind(output.step.unwrap_or(0))
-            .execute(&mut *transaction)
-            .await
-            .map_err(db_error)?;
+            transaction
+                .execute(
+                    query(upsert_output.clone())
+                        .bind(ferroflow_core::ids::new_run_id())
+                        .bind(run_id)
+                        .bind(output.model_id.as_str())
+                        .bind(output.step.unwrap_or(0)),
+                )
+                .await
+                .map_err(db_error)?;
         }
         transaction.commit().await.map_err(db_error)
     }
@@ -1084,34 +1235,33 @@ impl TrackingStore for SqliteStore {
              WHERE datasets.experiment_id IN ({}) ORDER BY datasets.experiment_id, datasets.name, datasets.digest LIMIT 1000",
             placeholders(ids.len())
         );
-        let mut query = sqlx::query(&sql);
-        for id in &ids {
-            query = query.bind(id);
-        }
-        let rows = query.fetch_all(&self.readers).await.map_err(db_error)?;
+        let rows = self
+            .pools
+            .fetch_all(query(sql).bind_each(ids.iter().copied()))
+            .await
+            .map_err(db_error)?;
         rows.iter()
             .map(|row| {
-                let experiment_id: i64 = row.try_get("experiment_id").map_err(db_error)?;
+                let experiment_id: i64 = row.get("experiment_id")?;
                 Ok(DatasetSummary {
                     experiment_id: experiment_id.to_string(),
-                    name: row.try_get("name").map_err(db_error)?,
-                    digest: row.try_get("digest").map_err(db_error)?,
-                    context: row.try_get("context").map_err(db_error)?,
+                    name: row.get("name")?,
+                    digest: row.get("digest")?,
+                    context: row.get("context")?,
                 })
             })
             .collect()
     }
 
     async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1")
-            .execute(&self.readers)
+        self.pools
+            .fetch_optional(query("SELECT 1 AS one"))
             .await
             .map_err(db_error)?;
         Ok(())
     }
 
     async fn close(&self) {
-        self.readers.close().await;
-        self.writer.close().await;
+        self.pools.close().await;
     }
 }

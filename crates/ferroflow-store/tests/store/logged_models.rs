@@ -1,13 +1,7 @@
-//! The logged model store suite, on SQLite on a fresh temporary file per test: create, get, finalize,
-//! delete, tags, params, the metric rows that run metrics with a `model_id` add, and search.
+//! The logged model store suite: create, get, finalize, delete, tags, params, the metric rows that run
+//! metrics with a `model_id` add, and search.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "test helpers fail loudly"
-)]
-
+use crate::backends::{Backend, TestDatabase};
 use ferroflow_core::logged_model_filter::{parse_filter, parse_order_by, OrderBy};
 use ferroflow_core::logged_models::{
     DatasetFilter, LoggedModelQuery, LoggedModelStore, NewLoggedModel,
@@ -17,21 +11,21 @@ use ferroflow_core::store::TrackingStore;
 use ferroflow_proto::logged_models::{LoggedModelParameter, LoggedModelStatus, LoggedModelTag};
 use ferroflow_proto::tracking::Metric;
 use ferroflow_proto::ErrorCode;
-use ferroflow_store::SqliteStore;
+use ferroflow_store::SqlStore;
 use std::sync::Arc;
 
 struct Fixture {
-    store: Arc<SqliteStore>,
+    store: Arc<SqlStore>,
     experiment_id: String,
     run_id: String,
-    _directory: tempfile::TempDir,
+    _database: TestDatabase,
 }
 
-async fn sqlite() -> Fixture {
-    let directory = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&directory.path().join("mlflow.db"), "mlflow-artifacts:/")
-        .await
-        .unwrap();
+/// A store on a fresh database of `backend` with one experiment and one run; `None` when the backend is
+/// skipped.
+async fn fixture(backend: Backend) -> Option<Fixture> {
+    let database = TestDatabase::create(backend).await?;
+    let store = database.open().await.unwrap();
     let experiment_id = store
         .create_experiment(NewExperiment {
             name: "models".into(),
@@ -55,12 +49,12 @@ async fn sqlite() -> Fixture {
         })
         .await
         .unwrap();
-    Fixture {
+    Some(Fixture {
         store: Arc::new(store),
         experiment_id,
         run_id,
-        _directory: directory,
-    }
+        _database: database,
+    })
 }
 
 fn new_model(fixture: &Fixture, model_id: &str, name: &str, created: i64) -> NewLoggedModel {
@@ -119,9 +113,10 @@ async fn log_metrics(fixture: &Fixture, metrics: Vec<Metric>) -> ferroflow_core:
     .await
 }
 
-#[tokio::test]
-async fn create_and_get_round_trip() {
-    let fixture = sqlite().await;
+async fn create_and_get_round_trip(backend: Backend) {
+    let Some(fixture) = fixture(backend).await else {
+        return;
+    };
     let mut model = new_model(&fixture, "m-1", "model", 100);
     model.model_type = "sklearn".into();
     model.source_run_id = fixture.run_id.clone();
@@ -162,9 +157,10 @@ async fn create_and_get_round_trip() {
         .is_none());
 }
 
-#[tokio::test]
-async fn empty_model_type_is_kept_as_mlflow_stores_it() {
-    let fixture = sqlite().await;
+async fn empty_model_type_is_kept_as_mlflow_stores_it(backend: Backend) {
+    let Some(fixture) = fixture(backend).await else {
+        return;
+    };
     let created = fixture
         .store
         .create_logged_model(new_model(&fixture, "m-1", "model", 1))
@@ -174,9 +170,10 @@ async fn empty_model_type_is_kept_as_mlflow_stores_it() {
     assert_eq!(created.info.source_run_id.as_deref(), Some(""));
 }
 
-#[tokio::test]
-async fn duplicate_keys_at_creation_write_nothing() {
-    let fixture = sqlite().await;
+async fn duplicate_keys_at_creation_write_nothing(backend: Backend) {
+    let Some(fixture) = fixture(backend).await else {
+        return;
+    };
     let mut model = new_model(&fixture, "m-1", "model", 1);
     model.params = vec![param("a", "1"), param("a", "2")];
     let error = fixture.store.create_logged_model(model).await.unwrap_err();
@@ -188,9 +185,10 @@ async fn duplicate_keys_at_creation_write_nothing() {
     assert!(!fixture.store.logged_model_exists("m-1").await.unwrap());
 }
 
-#[tokio::test]
-async fn finalize_delete_and_deleted_models() {
-    let fixture = sqlite().await;
+async fn finalize_delete_and_deleted_models(backend: Backend) {
+    let Some(fixture) = fixture(backend).await else {
+        return;
+    };
     fixture
         .store
         .create_logged_model(new_model(&fixture, "m-1", "model", 1))
@@ -246,9 +244,10 @@ async fn finalize_delete_and_deleted_models() {
         .unwrap());
 }
 
-#[tokio::test]
-async fn tags_upsert_and_delete() {
-    let fixture = sqlite().await;
+async fn tags_upsert_and_delete(backend: Backend) {
+    let Some(fixture) = fixture(backend).await else {
+        return;
+    };
     let mut model = new_model(&fixture, "m-1", "model", 1);
     model.tags = vec![tag("t", "old")];
     fixture.store.create_logged_model(model).await.unwrap();
@@ -288,9 +287,10 @@ async fn tags_upsert_and_delete() {
     assert_eq!(tags(&fixture).await, vec![tag("x", "1")]);
 }
 
-#[tokio::test]
-async fn params_are_added_once_and_atomically() {
-    let fixture = sqlite().await;
+async fn params_are_added_once_and_atomically(backend: Backend) {
+    let Some(fixture) = fixture(backend).await else {
+        return;
+    };
     let mut model = new_model(&fixture, "m-1", "model", 1);
     model.params = vec![param("a", "1")];
     fixture.store.create_logged_model(model).await.unwrap();
@@ -323,9 +323,10 @@ async fn params_are_added_once_and_atomically() {
     assert_eq!(params, vec![param("a", "1"), param("b", "2")]);
 }
 
-#[tokio::test]
-async fn run_metrics_with_a_model_id_are_linked_to_the_model() {
-    let fixture = sqlite().await;
+async fn run_metrics_with_a_model_id_are_linked_to_the_model(backend: Backend) {
+    let Some(fixture) = fixture(backend).await else {
+        return;
+    };
     fixture
         .store
         .create_logged_model(new_model(&fixture, "m-1", "model", 1))
@@ -376,29 +377,40 @@ async fn run_metrics_with_a_model_id_are_linked_to_the_model() {
             )
         })
         .collect();
-    // In the order logged; NaN is stored as 0 and infinity as the largest double.
-    assert_eq!(
-        summary,
-        vec![
-            ("acc".into(), 0.5, 10, 1),
-            ("acc".into(), 0.7, 20, 2),
-            ("loss".into(), 0.0, 20, 2),
-            ("big".into(), f64::MAX, 20, 2),
-            ("acc".into(), 0.1, 5, 0),
-        ]
-    );
+    // In the order logged (MySQL: primary key order, its tables are clustered by it, as MLflow reads
+    // them back there); NaN is stored as 0 and infinity as the largest double.
+    let mut logged: Vec<(String, f64, i64, i64)> = vec![
+        ("acc".into(), 0.5, 10, 1),
+        ("acc".into(), 0.7, 20, 2),
+        ("loss".into(), 0.0, 20, 2),
+        ("big".into(), f64::MAX, 20, 2),
+        ("acc".into(), 0.1, 5, 0),
+    ];
+    if backend == Backend::MySql {
+        logged.sort_by(|left, right| (&left.0, left.2, left.3).cmp(&(&right.0, right.2, right.3)));
+    }
+    assert_eq!(summary, logged);
     assert!(metrics.iter().all(|metric| {
         metric.model_id.as_deref() == Some("m-1")
             && metric.run_id.as_deref() == Some(fixture.run_id.as_str())
     }));
-    assert_eq!(metrics[0].dataset_name.as_deref(), Some("ds"));
-    assert_eq!(metrics[0].dataset_digest.as_deref(), Some("dg"));
-    assert_eq!(metrics[1].dataset_name, None);
+    let first_acc = metrics
+        .iter()
+        .find(|metric| metric.key == "acc" && metric.timestamp == 10)
+        .unwrap();
+    assert_eq!(first_acc.dataset_name.as_deref(), Some("ds"));
+    assert_eq!(first_acc.dataset_digest.as_deref(), Some("dg"));
+    let second_acc = metrics
+        .iter()
+        .find(|metric| metric.key == "acc" && metric.timestamp == 20)
+        .unwrap();
+    assert_eq!(second_acc.dataset_name, None);
 }
 
-#[tokio::test]
-async fn a_metric_naming_a_missing_model_writes_nothing() {
-    let fixture = sqlite().await;
+async fn a_metric_naming_a_missing_model_writes_nothing(backend: Backend) {
+    let Some(fixture) = fixture(backend).await else {
+        return;
+    };
     let error = log_metrics(
         &fixture,
         vec![
@@ -425,8 +437,8 @@ async fn a_metric_naming_a_missing_model_writes_nothing() {
 // Search.
 
 /// Four models in the fixture's experiment and one in another, created at 10, 20, 30, 40 and 50 ms.
-async fn search_fixture() -> Fixture {
-    let fixture = sqlite().await;
+async fn search_fixture(backend: Backend) -> Option<Fixture> {
+    let fixture = fixture(backend).await?;
     let store = &fixture.store;
     let mut alpha = new_model(&fixture, "m-a", "alpha", 10);
     alpha.model_type = "sklearn".into();
@@ -476,7 +488,7 @@ async fn search_fixture() -> Fixture {
     )
     .await
     .unwrap();
-    fixture
+    Some(fixture)
 }
 
 fn query(fixture: &Fixture, filter: &str) -> LoggedModelQuery {
@@ -502,9 +514,10 @@ async fn ids(fixture: &Fixture, query: LoggedModelQuery) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test]
-async fn search_filters() {
-    let fixture = search_fixture().await;
+async fn search_filters(backend: Backend) {
+    let Some(fixture) = search_fixture(backend).await else {
+        return;
+    };
     // Newest first by default; the model of the other experiment never shows.
     let cases: &[(&str, &[&str])] = &[
         ("", &["m-d", "m-c", "m-b", "m-a"]),
@@ -553,9 +566,10 @@ async fn search_filters() {
     }
 }
 
-#[tokio::test]
-async fn search_datasets() {
-    let fixture = search_fixture().await;
+async fn search_datasets(backend: Backend) {
+    let Some(fixture) = search_fixture(backend).await else {
+        return;
+    };
     let with = |datasets: Vec<DatasetFilter>, filter: &str| {
         let mut query = query(&fixture, filter);
         query.datasets = datasets;
@@ -580,18 +594,25 @@ async fn search_datasets() {
     );
 }
 
-#[tokio::test]
-async fn search_order() {
-    let fixture = search_fixture().await;
+async fn search_order(backend: Backend) {
+    let Some(fixture) = search_fixture(backend).await else {
+        return;
+    };
     let ordered = |order_by: Vec<OrderBy>| {
         let mut query = query(&fixture, "");
         query.order_by = order_by;
         query
     };
     let by = |field: &str, ascending: bool| parse_order_by(field, ascending, None, None).unwrap();
+    // Strings sort by the database's collation, as with MLflow: byte order on SQLite and on the test
+    // databases of PostgreSQL (collation C), case-insensitive under MySQL's default collations.
+    let by_name: &[&str] = match backend {
+        Backend::Sqlite | Backend::Postgres => &["m-c", "m-a", "m-b", "m-d"],
+        Backend::MySql => &["m-a", "m-b", "m-d", "m-c"],
+    };
     assert_eq!(
         ids(&fixture, ordered(vec![by("name", true)])).await,
-        ["m-c", "m-a", "m-b", "m-d"]
+        by_name
     );
     assert_eq!(
         ids(&fixture, ordered(vec![by("creation_time", true)])).await,
@@ -619,9 +640,10 @@ async fn search_order() {
     );
 }
 
-#[tokio::test]
-async fn search_pages_and_skips_deleted_models() {
-    let fixture = search_fixture().await;
+async fn search_pages_and_skips_deleted_models(backend: Backend) {
+    let Some(fixture) = search_fixture(backend).await else {
+        return;
+    };
     let page = |offset: usize| {
         let mut query = query(&fixture, "");
         query.max_results = 3;
@@ -648,3 +670,18 @@ async fn search_pages_and_skips_deleted_models() {
     none.experiment_ids = Vec::new();
     assert!(ids(&fixture, none).await.is_empty());
 }
+
+on_every_backend!(
+    create_and_get_round_trip,
+    empty_model_type_is_kept_as_mlflow_stores_it,
+    duplicate_keys_at_creation_write_nothing,
+    finalize_delete_and_deleted_models,
+    tags_upsert_and_delete,
+    params_are_added_once_and_atomically,
+    run_metrics_with_a_model_id_are_linked_to_the_model,
+    a_metric_naming_a_missing_model_writes_nothing,
+    search_filters,
+    search_datasets,
+    search_order,
+    search_pages_and_skips_deleted_models,
+);

@@ -1,13 +1,7 @@
-//! The tracking store suite: every backend must pass the same cases. Today the backend is SQLite on a
-//! fresh temporary file per test.
+//! The tracking store suite: schema creation and revisions, experiments, runs, batches, metric history
+//! and sampling, inputs and outputs, paging, concurrent writers and database outages.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "test helpers fail loudly"
-)]
-
+use crate::backends::{Backend, TestDatabase};
 use ferroflow_core::model::{
     Batch, ExperimentQuery, LifecycleStage, NewExperiment, NewRun, RunInputsWrite, RunQuery,
     RunStatus, RunUpdate, ViewType,
@@ -17,26 +11,22 @@ use ferroflow_proto::tracking::{
     Dataset, DatasetInput, ExperimentTag, InputTag, Metric, ModelOutput, Param, RunTag,
 };
 use ferroflow_proto::ErrorCode;
-use ferroflow_store::SqliteStore;
+use ferroflow_store::SqlStore;
 use std::sync::Arc;
 
 struct Fixture {
-    store: Arc<SqliteStore>,
-    _directory: tempfile::TempDir,
-    path: std::path::PathBuf,
+    store: Arc<SqlStore>,
+    database: TestDatabase,
 }
 
-async fn sqlite() -> Fixture {
-    let directory = tempfile::tempdir().unwrap();
-    let path = directory.path().join("mlflow.db");
-    let store = SqliteStore::open(&path, "mlflow-artifacts:/")
-        .await
-        .unwrap();
-    Fixture {
+/// A store on a fresh database of `backend`; `None` when the backend is skipped.
+async fn fixture(backend: Backend) -> Option<Fixture> {
+    let database = TestDatabase::create(backend).await?;
+    let store = database.open().await.unwrap();
+    Some(Fixture {
         store: Arc::new(store),
-        _directory: directory,
-        path,
-    }
+        database,
+    })
 }
 
 fn new_experiment(name: &str) -> NewExperiment {
@@ -80,18 +70,24 @@ fn metric(key: &str, value: f64, timestamp: i64, step: i64) -> Metric {
     }
 }
 
-#[tokio::test]
-async fn new_database_has_default_experiment_and_revision() {
-    let fixture = sqlite().await;
+async fn new_database_has_default_experiment_and_revision(backend: Backend) {
+    let Some(fixture) = fixture(backend).await else {
+        return;
+    };
     let default = fixture.store.get_experiment("0").await.unwrap().unwrap();
     assert_eq!(default.name, "Default");
     assert_eq!(default.artifact_location, "mlflow-artifacts:/0");
     assert_eq!(default.lifecycle_stage, "active");
-    // Reopening the same file is accepted and does not duplicate anything.
-    drop(fixture.store);
-    let reopened = SqliteStore::open(&fixture.path, "mlflow-artifacts:/")
-        .await
-        .unwrap();
+    assert_eq!(
+        fixture
+            .database
+            .fetch_text("SELECT version_num FROM alembic_version")
+            .await,
+        ferroflow_store::SCHEMA_REVISION
+    );
+    // Reopening the same database is accepted and does not duplicate anything.
+    fixture.store.close().await;
+    let reopened = fixture.database.open().await.unwrap();
     let page = reopened
         .search_experiments(ExperimentQuery {
             filter: vec![],
@@ -103,66 +99,68 @@ async fn new_database_has_default_experiment_and_revision() {
         .await
         .unwrap();
     assert_eq!(page.items.len(), 1);
-}
-
-#[tokio::test]
-async fn other_revision_is_refused_and_left_untouched() {
-    let directory = tempfile::tempdir().unwrap();
-    let path = directory.path().join("old.db");
-    {
-        let fixture_store = SqliteStore::open(&path, "mlflow-artifacts:/")
+    // The first experiment created after Default gets id 1, as with MLflow.
+    assert_eq!(
+        reopened
+            .create_experiment(new_experiment("after-default"))
             .await
-            .unwrap();
-        fixture_store.close().await;
-    }
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
-        .await
-        .unwrap();
-    sqlx::query("UPDATE alembic_version SET version_num = 'aaaaaaaaaaaa'")
-        .execute(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
-    let error = SqliteStore::open(&path, "mlflow-artifacts:/")
-        .await
-        .err()
-        .unwrap();
-    assert!(error.to_string().contains("aaaaaaaaaaaa"), "{error}");
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
-        .await
-        .unwrap();
-    let revision: String = sqlx::query_scalar("SELECT version_num FROM alembic_version")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    assert_eq!(revision, "aaaaaaaaaaaa");
+            .unwrap(),
+        "1"
+    );
+    reopened.close().await;
 }
 
-#[tokio::test]
-async fn non_mlflow_database_is_refused() {
-    let directory = tempfile::tempdir().unwrap();
-    let path = directory.path().join("other.db");
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=rwc", path.display()))
-        .await
-        .unwrap();
-    sqlx::query("CREATE TABLE mine (x INTEGER)")
-        .execute(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
-    let error = SqliteStore::open(&path, "mlflow-artifacts:/")
-        .await
-        .err()
-        .unwrap();
+async fn other_revision_is_refused_and_left_untouched(backend: Backend) {
+    let Some(database) = TestDatabase::create(backend).await else {
+        return;
+    };
+    database.open().await.unwrap().close().await;
+    database
+        .execute("UPDATE alembic_version SET version_num = 'aaaaaaaaaaaa'")
+        .await;
+    let error = database.open().await.err().unwrap();
+    assert!(error.to_string().contains("aaaaaaaaaaaa"), "{error}");
+    assert!(error.to_string().contains("left untouched"), "{error}");
+    assert_eq!(
+        database
+            .fetch_text("SELECT version_num FROM alembic_version")
+            .await,
+        "aaaaaaaaaaaa"
+    );
+}
+
+async fn non_mlflow_database_is_refused(backend: Backend) {
+    let Some(database) = TestDatabase::create(backend).await else {
+        return;
+    };
+    database.execute("CREATE TABLE mine (x INTEGER)").await;
+    let error = database.open().await.err().unwrap();
     assert!(
         error.to_string().contains("not an MLflow database"),
         "{error}"
     );
+    // Nothing was created next to the foreign table.
+    assert_eq!(
+        database
+            .fetch_text(match backend {
+                Backend::Sqlite =>
+                    "SELECT group_concat(name) FROM sqlite_master WHERE type = 'table'",
+                Backend::Postgres =>
+                    "SELECT string_agg(table_name::text, ',') FROM information_schema.tables \
+                     WHERE table_schema = current_schema()",
+                Backend::MySql =>
+                    "SELECT CAST(GROUP_CONCAT(table_name) AS CHAR) FROM information_schema.tables \
+                     WHERE table_schema = DATABASE()",
+            })
+            .await,
+        "mine"
+    );
 }
 
-#[tokio::test]
-async fn experiments_create_rename_tag_and_lifecycle() {
-    let fixture = sqlite().await;
+async fn experiments_create_rename_tag_and_lifecycle(backend: Backend) {
+    let Some(fixture) = fixture(backend).await else {
+        return;
+    };
     let store = &fixture.store;
     let experiment_id = store
         .create_experiment(new_experiment("first"))
@@ -270,9 +268,10 @@ async fn experiments_create_rename_tag_and_lifecycle() {
     );
 }
 
-#[tokio::test]
-async fn runs_and_batches() {
-    let fixture = sqlite().await;
+async fn runs_and_batches(backend: Backend) {
+    let Some(fixture) = fixture(backend).await else {
+        return;
+    };
     let store = &fixture.store;
     store.create_run(new_run("r1", "0", 10)).await.unwrap();
     let batch = Batch {
@@ -426,9 +425,10 @@ async fn runs_and_batches() {
     assert!(store.get_run("missing").await.unwrap().is_none());
 }
 
-#[tokio::test]
-async fn metric_history_pages_and_samples() {
-    let fixture = sqlite().await;
+async fn metric_history_pages_and_samples(backend: Backend) {
+    let Some(fixture) = fixture(backend).await else {
+        return;
+    };
     let store = &fixture.store;
     store.create_run(new_run("r1", "0", 10)).await.unwrap();
     let metrics: Vec<Metric> = (0..1000)
@@ -489,9 +489,10 @@ async fn metric_history_pages_and_samples() {
     );
 }
 
-#[tokio::test]
-async fn inputs_outputs_and_dataset_search() {
-    let fixture = sqlite().await;
+async fn inputs_outputs_and_dataset_search(backend: Backend) {
+    let Some(fixture) = fixture(backend).await else {
+        return;
+    };
     let store = &fixture.store;
     store.create_run(new_run("r1", "0", 10)).await.unwrap();
     let input = DatasetInput {
@@ -539,9 +540,10 @@ async fn inputs_outputs_and_dataset_search() {
     assert_eq!(summaries[0].context.as_deref(), Some("training"));
 }
 
-#[tokio::test]
-async fn search_runs_pages_in_sql() {
-    let fixture = sqlite().await;
+async fn search_runs_pages_in_sql(backend: Backend) {
+    let Some(fixture) = fixture(backend).await else {
+        return;
+    };
     let store = &fixture.store;
     for index in 0..25 {
         store
@@ -577,9 +579,10 @@ async fn search_runs_pages_in_sql() {
     assert_eq!(seen, expected);
 }
 
-#[tokio::test]
-async fn concurrent_writers_never_see_locked_database() {
-    let fixture = sqlite().await;
+async fn concurrent_writers_never_see_locked_database(backend: Backend) {
+    let Some(fixture) = fixture(backend).await else {
+        return;
+    };
     let store = fixture.store.clone();
     for index in 0..8 {
         store
@@ -617,3 +620,170 @@ async fn concurrent_writers_never_see_locked_database() {
         assert_eq!(history.items.len(), 50);
     }
 }
+
+/// A TCP proxy in front of a database server that can cut every connection and refuse new ones (its
+/// port closed, as a stopped server's), then listen again: the database "goes away and comes back" for
+/// the store behind it.
+struct CuttableProxy {
+    port: u16,
+    target: String,
+    relays: Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
+    accept: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl CuttableProxy {
+    async fn start(target: String) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let proxy = Self {
+            port: listener.local_addr().unwrap().port(),
+            target,
+            relays: Arc::default(),
+            accept: std::sync::Mutex::new(None),
+        };
+        proxy.serve(listener);
+        proxy
+    }
+
+    fn serve(&self, listener: tokio::net::TcpListener) {
+        let relays = self.relays.clone();
+        let target = self.target.clone();
+        let accept = tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let target = target.clone();
+                let relay = tokio::spawn(async move {
+                    if let Ok(mut server) = tokio::net::TcpStream::connect(&target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+                relays.lock().unwrap().push(relay.abort_handle());
+            }
+        });
+        *self.accept.lock().unwrap() = Some(accept);
+    }
+
+    /// Closes the port and every open connection.
+    async fn cut(&self) {
+        let accept = self.accept.lock().unwrap().take();
+        if let Some(accept) = accept {
+            accept.abort();
+            let _ = accept.await;
+        }
+        for relay in self.relays.lock().unwrap().drain(..) {
+            relay.abort();
+        }
+    }
+
+    /// Listens on the same port again.
+    async fn restore(&self) {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port))
+            .await
+            .unwrap();
+        self.serve(listener);
+    }
+}
+
+impl Drop for CuttableProxy {
+    fn drop(&mut self) {
+        if let Some(accept) = self.accept.lock().unwrap().take() {
+            accept.abort();
+        }
+        for relay in self.relays.lock().unwrap().drain(..) {
+            relay.abort();
+        }
+    }
+}
+
+/// While the database is unreachable, requests fail with TEMPORARILY_UNAVAILABLE (and a batch writes
+/// nothing); once it is back, the same store serves again without a restart.
+async fn database_outage_is_unavailable_then_recovers(backend: Backend) {
+    if backend == Backend::Sqlite {
+        return; // A file does not go away.
+    }
+    let Some(database) = TestDatabase::create(backend).await else {
+        return;
+    };
+    database.open().await.unwrap().close().await;
+    let proxy = CuttableProxy::start(database.server_address()).await;
+    let store = SqlStore::open(
+        &database.uri_through(proxy.port),
+        "mlflow-artifacts:/",
+        &crate::backends::test_pool_settings(),
+    )
+    .await
+    .unwrap();
+    store.create_run(new_run("r1", "0", 10)).await.unwrap();
+    store
+        .log_batch(
+            "r1",
+            Batch {
+                metrics: vec![metric("m", 1.0, 1, 1)],
+                ..Batch::default()
+            },
+        )
+        .await
+        .unwrap();
+
+    proxy.cut().await;
+    let failed = store
+        .log_batch(
+            "r1",
+            Batch {
+                metrics: vec![metric("m", 2.0, 2, 2)],
+                params: vec![Param {
+                    key: "p".into(),
+                    value: "1".into(),
+                }],
+                ..Batch::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(failed.code, ErrorCode::TemporarilyUnavailable, "{failed:?}");
+    let failed = store.get_run("r1").await.unwrap_err();
+    assert_eq!(failed.code, ErrorCode::TemporarilyUnavailable, "{failed:?}");
+    assert_eq!(
+        store.ping().await.unwrap_err().code,
+        ErrorCode::TemporarilyUnavailable
+    );
+
+    proxy.restore().await;
+    let run = store.get_run("r1").await.unwrap().unwrap();
+    assert_eq!(
+        run.data.metrics[0].value, 1.0,
+        "the failed batch wrote nothing"
+    );
+    assert!(run.data.params.is_empty());
+    store
+        .log_batch(
+            "r1",
+            Batch {
+                metrics: vec![metric("m", 3.0, 3, 3)],
+                ..Batch::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .get_metric_history("r1", "m", None, 0)
+            .await
+            .unwrap()
+            .items
+            .len(),
+        2
+    );
+    store.close().await;
+}
+
+on_every_backend!(
+    new_database_has_default_experiment_and_revision,
+    other_revision_is_refused_and_left_untouched,
+    non_mlflow_database_is_refused,
+    experiments_create_rename_tag_and_lifecycle,
+    runs_and_batches,
+    metric_history_pages_and_samples,
+    inputs_outputs_and_dataset_search,
+    search_runs_pages_in_sql,
+    concurrent_writers_never_see_locked_database,
+    database_outage_is_unavailable_then_recovers,
+);
