@@ -7,95 +7,20 @@
     reason = "test helpers fail loudly"
 )]
 
+mod common;
+
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
-use axum::Router;
-use ferroflow_server::{AppState, ServerConfig};
-use http_body_util::BodyExt;
+use common::{test_app, Answer, TestApp};
 use serde_json::{json, Value};
-use tower::ServiceExt;
-
-struct TestApp {
-    router: Router,
-    _directory: tempfile::TempDir,
-}
-
-async fn test_app() -> TestApp {
-    let directory = tempfile::tempdir().unwrap();
-    let store = ferroflow_store::SqliteStore::open(
-        &directory.path().join("mlflow.db"),
-        "mlflow-artifacts:/",
-    )
-    .await
-    .unwrap();
-    let artifacts =
-        ferroflow_artifacts::LocalArtifactStore::new(directory.path().join("artifacts"))
-            .await
-            .unwrap();
-    let state = AppState::new(
-        std::sync::Arc::new(store),
-        Some(std::sync::Arc::new(artifacts)),
-        ServerConfig {
-            default_artifact_root: "mlflow-artifacts:/".into(),
-            serve_artifacts: true,
-        },
-        None,
-    );
-    TestApp {
-        router: ferroflow_server::app(state),
-        _directory: directory,
-    }
-}
-
-struct Answer {
-    status: StatusCode,
-    content_type: String,
-    text: String,
-}
-
-impl Answer {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.text).unwrap_or_else(|_| panic!("not JSON: {}", self.text))
-    }
-}
 
 impl TestApp {
-    async fn send(&self, request: Request<Body>) -> Answer {
-        let response = self.router.clone().oneshot(request).await.unwrap();
-        let status = response.status();
-        let content_type = response
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .map(|value| value.to_str().unwrap().to_owned())
-            .unwrap_or_default();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        Answer {
-            status,
-            content_type,
-            text: String::from_utf8_lossy(&bytes).into_owned(),
-        }
-    }
-
     async fn post(&self, path: &str, body: Value) -> Answer {
-        self.send(
-            Request::builder()
-                .method(Method::POST)
-                .uri(path)
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(Body::from(body.to_string()))
-                .unwrap(),
-        )
-        .await
+        self.send(Method::POST, path, Some(body)).await
     }
 
     async fn get(&self, path_and_query: &str) -> Answer {
-        self.send(
-            Request::builder()
-                .uri(path_and_query)
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await
+        self.send(Method::GET, path_and_query, None).await
     }
 }
 
@@ -247,7 +172,7 @@ async fn bad_requests_answer_mlflow_errors() {
     );
 
     let not_json = app
-        .send(
+        .send_request(
             Request::builder()
                 .method(Method::POST)
                 .uri("/api/2.0/mlflow/experiments/create")
@@ -259,7 +184,7 @@ async fn bad_requests_answer_mlflow_errors() {
     assert_error(&not_json, 400, "BAD_REQUEST");
 
     let wrong_type = app
-        .send(
+        .send_request(
             Request::builder()
                 .method(Method::POST)
                 .uri("/api/2.0/mlflow/experiments/create")
@@ -358,7 +283,7 @@ async fn every_route_answers_json_for_empty_requests() {
                     .header(header::CONTENT_TYPE, "application/json")
                     .body(Body::from("{}"))
                     .unwrap();
-                let answer = app.send(request).await;
+                let answer = app.send_request(request).await;
                 if answer.status == StatusCode::METHOD_NOT_ALLOWED {
                     continue;
                 }

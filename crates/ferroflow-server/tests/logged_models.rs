@@ -8,87 +8,15 @@
     reason = "test helpers fail loudly"
 )]
 
-use axum::body::Body;
-use axum::http::{header, Method, Request, StatusCode};
-use axum::Router;
-use ferroflow_server::{AppState, ServerConfig};
-use http_body_util::BodyExt;
+mod common;
+
+use axum::http::{Method, StatusCode};
+use common::{test_app, Answer, TestApp};
 use serde_json::{json, Value};
-use tower::ServiceExt;
 
 const API: &str = "/api/2.0/mlflow";
 
-struct TestApp {
-    router: Router,
-    directory: tempfile::TempDir,
-}
-
-async fn test_app() -> TestApp {
-    let directory = tempfile::tempdir().unwrap();
-    let store = ferroflow_store::SqliteStore::open(
-        &directory.path().join("mlflow.db"),
-        "mlflow-artifacts:/",
-    )
-    .await
-    .unwrap();
-    let artifacts =
-        ferroflow_artifacts::LocalArtifactStore::new(directory.path().join("artifacts"))
-            .await
-            .unwrap();
-    let state = AppState::new(
-        std::sync::Arc::new(store),
-        Some(std::sync::Arc::new(artifacts)),
-        ServerConfig {
-            default_artifact_root: "mlflow-artifacts:/".into(),
-            serve_artifacts: true,
-        },
-        None,
-    );
-    TestApp {
-        router: ferroflow_server::app(state),
-        directory,
-    }
-}
-
-struct Answer {
-    status: StatusCode,
-    content_type: String,
-    text: String,
-}
-
-impl Answer {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.text).unwrap_or_else(|_| panic!("not JSON: {}", self.text))
-    }
-}
-
 impl TestApp {
-    async fn send(&self, method: Method, path: &str, body: Option<Value>) -> Answer {
-        let mut request = Request::builder().method(method).uri(path);
-        if body.is_some() {
-            request = request.header(header::CONTENT_TYPE, "application/json");
-        }
-        let body = body.map_or_else(Body::empty, |body| Body::from(body.to_string()));
-        let response = self
-            .router
-            .clone()
-            .oneshot(request.body(body).unwrap())
-            .await
-            .unwrap();
-        let status = response.status();
-        let content_type = response
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .map(|value| value.to_str().unwrap().to_owned())
-            .unwrap_or_default();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        Answer {
-            status,
-            content_type,
-            text: String::from_utf8_lossy(&bytes).into_owned(),
-        }
-    }
-
     async fn post(&self, path: &str, body: Value) -> Answer {
         self.send(Method::POST, &format!("{API}{path}"), Some(body))
             .await
