@@ -1,9 +1,12 @@
 //! The `ferroflow` binary: parses the command line, builds the stores and runs the server.
 
+mod import;
+
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use ferroflow_artifacts::{open_artifact_store, ArtifactLocation, ArtifactStore, CloudSettings};
 use ferroflow_server::{AppState, ServerConfig};
+use ferroflow_store::{BackendUri, SchemaState, UpgradeOutcome, SCHEMA_REVISION};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -25,6 +28,37 @@ struct Cli {
 enum Command {
     /// Run the tracking server: REST API and artifact proxy.
     Server(ServerArgs),
+    /// Check or create the MLflow 3.17 schema of the backend store.
+    Db {
+        #[command(subcommand)]
+        command: DbCommand,
+    },
+    /// Import a legacy MLflow FileStore directory (`mlruns/`) into the backend store.
+    Import(import::ImportArgs),
+}
+
+#[derive(Subcommand)]
+enum DbCommand {
+    /// Report the schema revision without changing anything; fails unless it is MLflow 3.17's.
+    Check(DbArgs),
+    /// Create MLflow 3.17's schema in an empty database; a no-op when it is already there.
+    Upgrade(DbUpgradeArgs),
+}
+
+#[derive(Args, Debug)]
+struct DbArgs {
+    /// The database, e.g. `sqlite:///mlflow.db` or `postgresql://user@host/db`.
+    #[arg(long, env = "MLFLOW_BACKEND_STORE_URI")]
+    backend_store_uri: String,
+}
+
+#[derive(Args, Debug)]
+struct DbUpgradeArgs {
+    #[command(flatten)]
+    database: DbArgs,
+    /// The artifact root of the Default experiment (experiment 0) created with the schema.
+    #[arg(long, env = "MLFLOW_DEFAULT_ARTIFACT_ROOT", default_value = PROXIED_ARTIFACT_ROOT)]
+    default_artifact_root: String,
 }
 
 #[derive(Args, Debug)]
@@ -212,7 +246,62 @@ async fn main() -> anyhow::Result<()> {
     init_logging();
     match cli.command {
         Command::Server(args) => run_server(args).await,
+        Command::Db {
+            command: DbCommand::Check(args),
+        } => db_check(&args).await,
+        Command::Db {
+            command: DbCommand::Upgrade(args),
+        } => db_upgrade(&args).await,
+        Command::Import(args) => import::run(args).await,
     }
+}
+
+fn parse_backend_uri(backend_store_uri: &str) -> anyhow::Result<BackendUri> {
+    BackendUri::parse(backend_store_uri).with_context(|| {
+        format!(
+            "invalid backend store uri {}",
+            redact_uri(backend_store_uri)
+        )
+    })
+}
+
+async fn db_check(args: &DbArgs) -> anyhow::Result<()> {
+    let uri = parse_backend_uri(&args.backend_store_uri)?;
+    let state = ferroflow_store::check_schema(&uri)
+        .await
+        .with_context(|| format!("cannot check {}", redact_uri(&args.backend_store_uri)))?;
+    match state {
+        SchemaState::Current => {
+            println!(
+                "{}: alembic revision {SCHEMA_REVISION} (MLflow 3.17), served by ferroflow",
+                redact_uri(&args.backend_store_uri)
+            );
+            Ok(())
+        }
+        SchemaState::Empty => anyhow::bail!(
+            "{}: no MLflow schema; run `ferroflow db upgrade`",
+            redact_uri(&args.backend_store_uri)
+        ),
+    }
+}
+
+async fn db_upgrade(args: &DbUpgradeArgs) -> anyhow::Result<()> {
+    let uri = parse_backend_uri(&args.database.backend_store_uri)?;
+    let shown = redact_uri(&args.database.backend_store_uri);
+    let outcome = ferroflow_store::upgrade_schema(&uri, &args.default_artifact_root)
+        .await
+        .with_context(|| format!("cannot upgrade {shown}"))?;
+    match outcome {
+        UpgradeOutcome::Created => {
+            println!(
+                "{shown}: created the MLflow 3.17 schema (alembic revision {SCHEMA_REVISION})"
+            );
+        }
+        UpgradeOutcome::AlreadyCurrent => {
+            println!("{shown}: already at alembic revision {SCHEMA_REVISION}; nothing to do");
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -244,7 +333,9 @@ mod tests {
             "s3://bucket/prefix",
         ])
         .unwrap();
-        let Command::Server(args) = cli.command;
+        let Command::Server(args) = cli.command else {
+            panic!("not the server command");
+        };
         assert_eq!(args.port, 5001);
         assert!(args.no_serve_artifacts);
         assert_eq!(args.resolved_artifact_root().unwrap(), "s3://bucket/prefix");

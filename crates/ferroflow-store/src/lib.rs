@@ -8,13 +8,18 @@
 pub mod logged_model_search;
 mod mysql;
 mod postgres;
+mod schema;
 pub mod search;
 mod sql;
 mod sqlite;
 mod uri;
 
+pub use schema::{check_schema, upgrade_schema, SchemaState, UpgradeOutcome};
 pub use search::Dialect;
-pub use sql::{PoolSettings, SqlStore, SCHEMA_REVISION};
+pub use sql::{
+    DatasetImport, ExperimentImport, ImportError, LegacyDataset, LegacyExperiment, LegacyInput,
+    LegacyMetric, LegacyRun, PoolSettings, RunImport, SqlStore, SCHEMA_REVISION,
+};
 pub use uri::{BackendUri, ServerUri, UriError};
 
 use ferroflow_core::logged_models::LoggedModelStore;

@@ -306,6 +306,22 @@ async fn current_tables(connection: &mut MySqlConnection) -> Result<Vec<String>,
     .await
 }
 
+/// What the database of `server` holds, read on one connection that changes nothing.
+pub(crate) async fn inspect_only(server: &ServerUri) -> Result<Existing, OpenError> {
+    let database = server.to_string();
+    let connect_error = |source| OpenError::Connect {
+        database: database.clone(),
+        source,
+    };
+    let mut connection = connect_options(server)?
+        .connect()
+        .await
+        .map_err(connect_error)?;
+    let existing = inspect(&mut connection).await.map_err(connect_error);
+    let _ = connection.close().await;
+    existing
+}
+
 async fn inspect(connection: &mut MySqlConnection) -> Result<Existing, sqlx::Error> {
     let tables = current_tables(connection).await?;
     if tables.is_empty() {

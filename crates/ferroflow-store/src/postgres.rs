@@ -172,6 +172,20 @@ async fn migrate(
     transaction.commit().await.map_err(migrate_error)
 }
 
+/// What the database of `server` holds, read on one connection that changes nothing.
+pub(crate) async fn inspect_only(server: &ServerUri) -> Result<Existing, OpenError> {
+    let database = server.to_string();
+    let connect_error = |source| OpenError::Connect {
+        database: database.clone(),
+        source,
+    };
+    let options = connect_options(server, &PoolSettings::default())?;
+    let mut connection = options.connect().await.map_err(connect_error)?;
+    let existing = inspect(&mut connection).await.map_err(connect_error);
+    let _ = connection.close().await;
+    existing
+}
+
 /// The tables of the connection's current schema.
 async fn inspect(connection: &mut PgConnection) -> Result<Existing, sqlx::Error> {
     let tables: Vec<String> = sqlx::query_scalar(

@@ -7,7 +7,7 @@ use crate::OpenError;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::Row;
+use sqlx::{Row, SqliteConnection};
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
@@ -67,34 +67,7 @@ async fn migrate(
         source,
     };
     let mut transaction = pool.begin().await.map_err(migrate_error)?;
-    let table_count: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM sqlite_master WHERE type = 'table'")
-            .fetch_one(&mut *transaction)
-            .await
-            .map_err(migrate_error)?;
-    let existing = if table_count == 0 {
-        Existing::Empty
-    } else {
-        let has_alembic: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'alembic_version'",
-        )
-        .fetch_one(&mut *transaction)
-        .await
-        .map_err(migrate_error)?;
-        if has_alembic == 0 {
-            Existing::NotMlflow
-        } else {
-            let rows = sqlx::query("SELECT version_num FROM alembic_version")
-                .fetch_all(&mut *transaction)
-                .await
-                .map_err(migrate_error)?;
-            Existing::Revisions(
-                rows.iter()
-                    .filter_map(|row| row.try_get::<String, _>(0).ok())
-                    .collect(),
-            )
-        }
-    };
+    let existing = inspect(&mut transaction).await.map_err(migrate_error)?;
     if !check_revision(existing, database)? {
         sqlx::raw_sql(SCHEMA)
             .execute(&mut *transaction)
@@ -120,4 +93,59 @@ async fn migrate(
     .await
     .map_err(migrate_error)?;
     transaction.commit().await.map_err(migrate_error)
+}
+
+/// What the database at `path` holds, read on a read-only connection: nothing is created or changed. A
+/// file that does not exist is reported as empty.
+pub(crate) async fn inspect_read_only(path: &Path) -> Result<Existing, OpenError> {
+    let display = path.display().to_string();
+    let connect_error = |source| OpenError::Connect {
+        database: display.clone(),
+        source,
+    };
+    if display == ":memory:"
+        || !path
+            .try_exists()
+            .map_err(|error| connect_error(sqlx::Error::Io(error)))?
+    {
+        return Ok(Existing::Empty);
+    }
+    let options = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(false)
+        .read_only(true)
+        .busy_timeout(Duration::from_secs(30));
+    let mut connection = sqlx::ConnectOptions::connect(&options)
+        .await
+        .map_err(connect_error)?;
+    let existing = inspect(&mut connection).await.map_err(connect_error);
+    let _ = sqlx::Connection::close(connection).await;
+    existing
+}
+
+/// The tables of the database and, when it has `alembic_version`, its revisions.
+async fn inspect(connection: &mut SqliteConnection) -> Result<Existing, sqlx::Error> {
+    let table_count: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM sqlite_master WHERE type = 'table'")
+            .fetch_one(&mut *connection)
+            .await?;
+    if table_count == 0 {
+        return Ok(Existing::Empty);
+    }
+    let has_alembic: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'alembic_version'",
+    )
+    .fetch_one(&mut *connection)
+    .await?;
+    if has_alembic == 0 {
+        return Ok(Existing::NotMlflow);
+    }
+    let rows = sqlx::query("SELECT version_num FROM alembic_version")
+        .fetch_all(&mut *connection)
+        .await?;
+    Ok(Existing::Revisions(
+        rows.iter()
+            .filter_map(|row| row.try_get::<String, _>(0).ok())
+            .collect(),
+    ))
 }

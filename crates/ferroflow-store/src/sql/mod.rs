@@ -7,6 +7,7 @@
 //! `crate::postgres`, `crate::mysql`.
 
 pub(crate) mod connection;
+mod legacy_import;
 mod logged_models;
 mod tracking;
 
@@ -14,6 +15,10 @@ use crate::search::Dialect;
 use crate::uri::{BackendUri, ServerUri};
 use crate::OpenError;
 use connection::Pools;
+pub use legacy_import::{
+    DatasetImport, ExperimentImport, ImportError, LegacyDataset, LegacyExperiment, LegacyInput,
+    LegacyMetric, LegacyRun, RunImport,
+};
 use std::path::Path;
 use std::time::Duration;
 

@@ -15,5 +15,7 @@
 
 #[macro_use]
 mod backends;
+mod legacy_import;
 mod logged_models;
+mod schema;
 mod tracking;
