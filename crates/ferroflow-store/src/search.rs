@@ -738,7 +738,7 @@ mod tests {
     use sqlx::{Connection, SqliteConnection};
     use std::cmp::Ordering;
 
-    /// The store's schema, which is MLflow 3.17's (`/work/shared/reference/mlflow-3.17-sqlite-schema.sql`).
+    /// The store's schema, which is MLflow 3.17's (`schema/sqlite.sql`, from the reference in `shared/reference/`).
     const SCHEMA: &str = include_str!("../schema/sqlite.sql");
 
     /// The datasets of experiment 1 as (name, digest); a run input points at one by index.
