@@ -8,7 +8,7 @@ use ferroflow_core::model::{
 };
 use ferroflow_core::store::TrackingStore;
 use ferroflow_proto::tracking::{
-    Dataset, DatasetInput, ExperimentTag, InputTag, Metric, ModelOutput, Param, RunTag,
+    Dataset, DatasetInput, ExperimentTag, InputTag, Metric, ModelOutput, Param, Run, RunTag,
 };
 use ferroflow_proto::ErrorCode;
 use ferroflow_store::SqlStore;
@@ -775,12 +775,112 @@ async fn database_outage_is_unavailable_then_recovers(backend: Backend) {
     store.close().await;
 }
 
+/// Batches larger than one multi-row INSERT, `latest_metrics` kept at MLflow's newest across batches, and
+/// duplicate tag keys in one batch (the later wins).
+async fn large_batches_keep_the_latest_metric(backend: Backend) {
+    let Some(fixture) = fixture(backend).await else {
+        return;
+    };
+    let store = &fixture.store;
+    store.create_run(new_run("r1", "0", 10)).await.unwrap();
+    let metrics: Vec<Metric> = (0..1201)
+        .map(|step| metric(&format!("k{}", step % 3), step as f64, 1000 + step, step))
+        .collect();
+    let params: Vec<Param> = (0..600)
+        .map(|index| Param {
+            key: format!("p{index:03}"),
+            value: index.to_string(),
+        })
+        .collect();
+    let tags = vec![
+        RunTag {
+            key: "t".into(),
+            value: "first".into(),
+        },
+        RunTag {
+            key: "mlflow.runName".into(),
+            value: "renamed".into(),
+        },
+        RunTag {
+            key: "t".into(),
+            value: "second".into(),
+        },
+    ];
+    store
+        .log_batch(
+            "r1",
+            Batch {
+                metrics,
+                params: params.clone(),
+                tags,
+            },
+        )
+        .await
+        .unwrap();
+    let latest = |run: &Run| -> Vec<(String, f64, i64)> {
+        run.data
+            .metrics
+            .iter()
+            .map(|m| (m.key.clone(), m.value, m.step))
+            .collect()
+    };
+    let run = store.get_run("r1").await.unwrap().unwrap();
+    assert_eq!(
+        latest(&run),
+        vec![
+            ("k0".to_owned(), 1200.0, 1200),
+            ("k1".to_owned(), 1198.0, 1198),
+            ("k2".to_owned(), 1199.0, 1199),
+        ]
+    );
+    assert_eq!(run.data.params.len(), 600);
+    assert_eq!(run.data.params[599].key, "p599");
+    assert!(run.data.tags.contains(&RunTag {
+        key: "t".into(),
+        value: "second".into()
+    }));
+    assert_eq!(run.info.run_name, "renamed");
+    let history = store.get_metric_history("r1", "k1", None, 0).await.unwrap();
+    assert_eq!(history.items.len(), 400);
+
+    // An older step does not replace the latest; a newer one (or the same step at a later time, or the
+    // same step and time with a greater value) does. The same params again are accepted.
+    let next = vec![
+        metric("k0", -1.0, 5000, 10),
+        metric("k1", -2.0, 5000, 1198),
+        metric("k2", 7777.0, 1000 + 1199, 1199),
+        metric("k3", 3.0, 1, 0),
+    ];
+    store
+        .log_batch(
+            "r1",
+            Batch {
+                metrics: next,
+                params,
+                tags: Vec::new(),
+            },
+        )
+        .await
+        .unwrap();
+    let run = store.get_run("r1").await.unwrap().unwrap();
+    assert_eq!(
+        latest(&run),
+        vec![
+            ("k0".to_owned(), 1200.0, 1200),
+            ("k1".to_owned(), -2.0, 1198),
+            ("k2".to_owned(), 7777.0, 1199),
+            ("k3".to_owned(), 3.0, 0),
+        ]
+    );
+}
+
 on_every_backend!(
     new_database_has_default_experiment_and_revision,
     other_revision_is_refused_and_left_untouched,
     non_mlflow_database_is_refused,
     experiments_create_rename_tag_and_lifecycle,
     runs_and_batches,
+    large_batches_keep_the_latest_metric,
     metric_history_pages_and_samples,
     inputs_outputs_and_dataset_search,
     search_runs_pages_in_sql,
