@@ -3,7 +3,9 @@
 
 use crate::error::{Error, Result};
 use crate::filter;
-use crate::ids::{decode_page_token, new_run_id, now_millis, random_run_name};
+use crate::ids::{
+    decode_history_token, decode_page_token, new_run_id, now_millis, random_run_name,
+};
 use crate::model::{
     Batch, ExperimentQuery, LifecycleStage, NewExperiment, NewRun, RunInputsWrite, RunQuery,
     RunStatus, RunUpdate, ViewType,
@@ -664,10 +666,10 @@ impl TrackingService {
             Some(value) => Some(to_usize(value)),
         };
         // Like MLflow, a run without this metric (or without any row at all) has an empty history.
-        let offset = decode_page_token(request.page_token.as_deref())?;
+        let cursor = decode_history_token(request.page_token.as_deref())?;
         let page = self
             .store
-            .get_metric_history(&run_id, &metric_key, max_results, offset)
+            .get_metric_history(&run_id, &metric_key, max_results, cursor)
             .await?;
         Ok(MetricsResponse {
             metrics: page.items,

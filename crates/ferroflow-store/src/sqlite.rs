@@ -13,6 +13,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 const SCHEMA: &str = include_str!("../schema/sqlite.sql");
+/// Rows sqlx buffers between SQLite's worker thread and the reading task (its default is 50).
+const ROW_BUFFER: usize = 4096;
 
 /// Opens (creating if needed) the database at `path` and makes sure it holds MLflow 3.17's schema.
 pub(crate) async fn open(path: &Path, default_artifact_root: &str) -> Result<Pools, OpenError> {
@@ -33,7 +35,10 @@ pub(crate) async fn open(path: &Path, default_artifact_root: &str) -> Result<Poo
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal)
         .busy_timeout(Duration::from_secs(30))
-        .foreign_keys(true);
+        .foreign_keys(true)
+        // sqlx hands each row from SQLite's worker thread to the task through a channel; a deep buffer lets
+        // a long read (a metric history page of 25,000 points) run without a thread switch per row.
+        .row_buffer_size(ROW_BUFFER);
     let writer = SqlitePoolOptions::new()
         .max_connections(1)
         .min_connections(if in_memory { 1 } else { 0 })

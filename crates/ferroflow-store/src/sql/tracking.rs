@@ -4,7 +4,7 @@ use super::connection::{db_error, is_unique_violation, query, Query, Row, Transa
 use super::{append_to_uri, placeholders, SqlStore};
 use crate::search::{self, Dialect};
 use async_trait::async_trait;
-use ferroflow_core::ids::encode_page_token;
+use ferroflow_core::ids::{encode_history_token, encode_page_token, HistoryCursor, HistoryKey};
 use ferroflow_core::model::{
     Batch, DatasetSummary, ExperimentQuery, LifecycleStage, NewExperiment, NewRun, Page, RunInfo,
     RunInputsWrite, RunQuery, RunUpdate,
@@ -390,7 +390,7 @@ async fn write_metrics(
 ) -> Result<()> {
     super::logged_models::write_logged_model_metrics(transaction, run_id, metrics).await?;
     let dialect = transaction.dialect();
-    let mut latest: BTreeMap<&str, (i64, i64, f64, bool)> = BTreeMap::new();
+    let mut latest: BTreeMap<&str, LatestKey> = BTreeMap::new();
     for chunk in metrics.chunks(CHUNK) {
         let insert = insert_ignoring_duplicates(
             dialect,
@@ -423,7 +423,7 @@ async fn write_metrics(
         transaction.execute(statement).await.map_err(db_error)?;
     }
     // Keys in a fixed (sorted) order, so concurrent writers of one run lock rows in the same order.
-    let latest: Vec<(&str, (i64, i64, f64, bool))> = latest.into_iter().collect();
+    let latest: Vec<(&str, LatestKey)> = latest.into_iter().collect();
     for chunk in latest.chunks(CHUNK) {
         write_latest_metrics(transaction, run_id, chunk).await?;
     }
@@ -438,7 +438,7 @@ async fn write_metrics(
 async fn write_latest_metrics(
     transaction: &mut Transaction,
     run_id: &str,
-    latest: &[(&str, (i64, i64, f64, bool))],
+    latest: &[(&str, LatestKey)],
 ) -> Result<()> {
     let dialect = transaction.dialect();
     let rows = value_rows(6, latest.len());
@@ -535,8 +535,11 @@ async fn write_latest_metrics(
     Ok(())
 }
 
+/// A metric's place in MLflow's "latest" order: step, timestamp, stored value (and is_nan, not compared).
+type LatestKey = (i64, i64, f64, bool);
+
 /// MLflow's order for the latest metric: (step, timestamp, value), compared on stored values.
-fn is_newer(candidate: (i64, i64, f64, bool), current: (i64, i64, f64, bool)) -> bool {
+fn is_newer(candidate: LatestKey, current: LatestKey) -> bool {
     (candidate.0, candidate.1) > (current.0, current.1)
         || ((candidate.0, candidate.1) == (current.0, current.1) && candidate.2 > current.2)
 }
@@ -1023,24 +1026,35 @@ impl TrackingStore for SqlStore {
         run_id: &str,
         key: &str,
         max_results: Option<usize>,
-        offset: usize,
+        cursor: HistoryCursor,
     ) -> Result<Page<Metric>> {
         let limit = max_results
             .map(|max| bound(max).saturating_add(1))
             .unwrap_or(i64::MAX);
+        // A token of ours seeks past the last point returned (an index range, whatever the page number);
+        // MLflow's offset-only token skips rows. is_nan ends the order so that every point has one place.
+        let seek = if cursor.after.is_some() {
+            " AND (timestamp, step, value, is_nan) > (?, ?, ?, ?)"
+        } else {
+            ""
+        };
         let sql = format!(
-            "SELECT {METRIC_COLUMNS} FROM metrics WHERE run_uuid = ? AND \"key\" = ? \
-             ORDER BY timestamp, step, value LIMIT ? OFFSET ?"
+            "SELECT {METRIC_COLUMNS} FROM metrics WHERE run_uuid = ? AND \"key\" = ?{seek} \
+             ORDER BY timestamp, step, value, is_nan LIMIT ? OFFSET ?"
         );
+        let mut statement = query(sql).bind(run_id).bind(key);
+        let mut offset = cursor.offset;
+        if let Some(after) = cursor.after {
+            statement = statement
+                .bind(after.timestamp)
+                .bind(after.step)
+                .bind(after.value)
+                .bind(after.is_nan);
+            offset = 0;
+        }
         let rows = self
             .pools
-            .fetch_all(
-                query(sql)
-                    .bind(run_id)
-                    .bind(key)
-                    .bind(limit)
-                    .bind(bound(offset)),
-            )
+            .fetch_all(statement.bind(limit).bind(bound(offset)))
             .await
             .map_err(db_error)?;
         let mut metrics = rows
@@ -1050,7 +1064,19 @@ impl TrackingStore for SqlStore {
         let next_page_token = match max_results {
             Some(max) if metrics.len() > max => {
                 metrics.truncate(max);
-                Some(encode_page_token(offset + max))
+                let after = metrics.last().map(|last| {
+                    let (value, is_nan) = sanitize_metric_value(last.value);
+                    HistoryKey {
+                        timestamp: last.timestamp,
+                        step: last.step,
+                        value,
+                        is_nan,
+                    }
+                });
+                Some(encode_history_token(&HistoryCursor {
+                    offset: cursor.offset + max,
+                    after,
+                }))
             }
             _ => None,
         };

@@ -2,6 +2,7 @@
 //! and sampling, inputs and outputs, paging, concurrent writers and database outages.
 
 use crate::backends::{Backend, TestDatabase};
+use ferroflow_core::ids::{decode_history_token, HistoryCursor};
 use ferroflow_core::model::{
     Batch, ExperimentQuery, LifecycleStage, NewExperiment, NewRun, RunInputsWrite, RunQuery,
     RunStatus, RunUpdate, ViewType,
@@ -339,7 +340,7 @@ async fn runs_and_batches(backend: Backend) {
     let run = store.get_run("r1").await.unwrap().unwrap();
     assert!(!run.data.tags.iter().any(|tag| tag.key == "t2"));
     let history = store
-        .get_metric_history("r1", "loss", None, 0)
+        .get_metric_history("r1", "loss", None, HistoryCursor::default())
         .await
         .unwrap();
     assert_eq!(
@@ -360,7 +361,7 @@ async fn runs_and_batches(backend: Backend) {
         .unwrap();
     assert_eq!(
         store
-            .get_metric_history("r1", "loss", None, 0)
+            .get_metric_history("r1", "loss", None, HistoryCursor::default())
             .await
             .unwrap()
             .items
@@ -446,23 +447,63 @@ async fn metric_history_pages_and_samples(backend: Backend) {
         .unwrap();
 
     let first = store
-        .get_metric_history("r1", "m", Some(400), 0)
+        .get_metric_history("r1", "m", Some(400), HistoryCursor::default())
         .await
         .unwrap();
     assert_eq!(first.items.len(), 400);
     let token = first.next_page_token.unwrap();
-    let offset = ferroflow_core::ids::decode_page_token(Some(&token)).unwrap();
+    let cursor = decode_history_token(Some(&token)).unwrap();
+    assert_eq!(cursor.offset, 400);
+    assert_eq!(cursor.after.unwrap().step, 399);
     let second = store
-        .get_metric_history("r1", "m", Some(400), offset)
+        .get_metric_history("r1", "m", Some(400), cursor)
         .await
         .unwrap();
     assert_eq!(second.items[0].step, 400);
+    // MLflow's own token (an offset alone) pages too.
+    let mlflow_token = HistoryCursor {
+        offset: 800,
+        after: None,
+    };
     let third = store
-        .get_metric_history("r1", "m", Some(400), 800)
+        .get_metric_history("r1", "m", Some(400), mlflow_token)
         .await
         .unwrap();
     assert_eq!(third.items.len(), 200);
     assert!(third.next_page_token.is_none());
+
+    // Points that tie on (timestamp, step) are paged by value, NaN included, none lost or repeated.
+    let ties: Vec<Metric> = [3.0, f64::NAN, 1.0, 2.0, f64::INFINITY, 0.0]
+        .into_iter()
+        .map(|value| metric("tie", value, 7, 7))
+        .collect();
+    store
+        .log_batch(
+            "r1",
+            Batch {
+                metrics: ties,
+                ..Batch::default()
+            },
+        )
+        .await
+        .unwrap();
+    let mut paged = Vec::new();
+    let mut cursor = HistoryCursor::default();
+    loop {
+        let page = store
+            .get_metric_history("r1", "tie", Some(2), cursor)
+            .await
+            .unwrap();
+        paged.extend(page.items.iter().map(|m| m.value));
+        match page.next_page_token {
+            Some(token) => cursor = decode_history_token(Some(&token)).unwrap(),
+            None => break,
+        }
+    }
+    assert_eq!(paged.len(), 6, "{paged:?}");
+    assert_eq!(paged[0], 0.0);
+    assert!(paged[1].is_nan(), "{paged:?}");
+    assert_eq!(paged[2..], [1.0, 2.0, 3.0, f64::MAX], "{paged:?}");
 
     let sampled = store
         .get_metric_history_bulk_interval(&["r1".to_owned()], "m", None, 10)
@@ -614,7 +655,7 @@ async fn concurrent_writers_never_see_locked_database(backend: Backend) {
     }
     for index in 0..8 {
         let history = store
-            .get_metric_history(&format!("w{index}"), "m", None, 0)
+            .get_metric_history(&format!("w{index}"), "m", None, HistoryCursor::default())
             .await
             .unwrap();
         assert_eq!(history.items.len(), 50);
@@ -765,7 +806,7 @@ async fn database_outage_is_unavailable_then_recovers(backend: Backend) {
         .unwrap();
     assert_eq!(
         store
-            .get_metric_history("r1", "m", None, 0)
+            .get_metric_history("r1", "m", None, HistoryCursor::default())
             .await
             .unwrap()
             .items
@@ -840,7 +881,10 @@ async fn large_batches_keep_the_latest_metric(backend: Backend) {
         value: "second".into()
     }));
     assert_eq!(run.info.run_name, "renamed");
-    let history = store.get_metric_history("r1", "k1", None, 0).await.unwrap();
+    let history = store
+        .get_metric_history("r1", "k1", None, HistoryCursor::default())
+        .await
+        .unwrap();
     assert_eq!(history.items.len(), 400);
 
     // An older step does not replace the latest; a newer one (or the same step at a later time, or the
