@@ -260,6 +260,29 @@ impl Transaction {
         })
     }
 
+    pub(crate) async fn fetch_all(&mut self, query: Query) -> Result<Vec<Row>, sqlx::Error> {
+        Ok(match self {
+            Transaction::Sqlite(transaction) => {
+                run!(query, Dialect::Sqlite, fetch_all, &mut **transaction)?
+                    .into_iter()
+                    .map(Row::Sqlite)
+                    .collect()
+            }
+            Transaction::Postgres(transaction) => {
+                run!(query, Dialect::Postgres, fetch_all, &mut **transaction)?
+                    .into_iter()
+                    .map(Row::Postgres)
+                    .collect()
+            }
+            Transaction::MySql(transaction) => {
+                run!(query, Dialect::MySql, fetch_all, &mut **transaction)?
+                    .into_iter()
+                    .map(Row::MySql)
+                    .collect()
+            }
+        })
+    }
+
     pub(crate) async fn execute(&mut self, query: Query) -> Result<Done, sqlx::Error> {
         Ok(match self {
             Transaction::Sqlite(transaction) => {
