@@ -286,3 +286,76 @@ def test_otlp_from_the_opentelemetry_sdk(server, traced_experiment):
     assert trace.data.spans[1].attributes["rows"] == 7
     assert trace.data.spans[0].attributes["http.method"] == "GET"
     assert trace.data.spans[1].parent_id == trace.data.spans[0].span_id
+
+
+# ------------------------------------------------------------------------------------ interop
+
+
+def _write_traces(url: str, name: str) -> tuple[str, list[str]]:
+    """A traced call, a manual trace with an error span, a tag and assessments, through the client."""
+    mlflow.set_tracking_uri(url)
+    experiment_id = mlflow.set_experiment(name).experiment_id
+    agent("interop?", tag="shared")
+    first = mlflow.get_last_active_trace_id()
+    with mlflow.start_span(name="manual") as root:
+        root.set_inputs({"n": 1})
+        with pytest.raises(KeyError):
+            with mlflow.start_span(name="lookup"):
+                raise KeyError("missing")
+    second = root.trace_id
+    flush()
+    mlflow.set_trace_tag(second, "reviewed", "ünïcode ✓")
+    mlflow.log_feedback(trace_id=first, name="helpful", value=True, rationale="fine")
+    mlflow.log_expectation(trace_id=first, name="expected", value={"answer": [1, 2]})
+    return experiment_id, [first, second]
+
+
+def _read_traces(url: str, experiment_id: str, ids: list[str]) -> dict:
+    """What a server answers for the traces, normalized for comparison across servers."""
+    import requests
+
+    api = f"{url}/api/3.0/mlflow"
+    found = requests.post(f"{api}/traces/search", timeout=30, json={
+        "locations": [{"type": "MLFLOW_EXPERIMENT",
+                       "mlflow_experiment": {"experiment_id": experiment_id}}],
+        "max_results": 100}).json()
+    out = {"search": sorted(trace["trace_id"] for trace in found["traces"])}
+    for trace_id in ids:
+        trace = requests.get(f"{api}/traces/get", params={"trace_id": trace_id},
+                             timeout=30).json()["trace"]
+        for assessment in trace["trace_info"].get("assessments", []):
+            assessment.pop("assessment_id")
+        trace["trace_info"].get("assessments", []).sort(key=lambda a: a["assessment_name"])
+        out[trace_id] = trace
+    return out
+
+
+def test_traces_interop_between_servers(tmp_path):
+    """ferroflow and `mlflow server` read each other's traces from one SQLite database."""
+    import compat_servers as cs
+
+    wanted = cs.requested_servers()
+    if "ferroflow" not in wanted or "mlflow" not in wanted or "sqlite" not in cs.requested_backends():
+        pytest.skip("TRACE INTEROP NOT RUN: needs COMPAT_SERVERS=ferroflow,mlflow and sqlite")
+    for kind in ("ferroflow", "mlflow"):
+        if problem := cs.binary_problem(kind):
+            pytest.skip(f"TRACE INTEROP NOT RUN: {kind} unavailable: {problem}")
+    database = cs.Database("sqlite", tmp_path).create()
+    ferroflow = cs.Server("ferroflow", tmp_path, database).start()
+    try:
+        ff_experiment, ff_ids = _write_traces(ferroflow.url, "traces-by-ferroflow")
+        ff_view = _read_traces(ferroflow.url, ff_experiment, ff_ids)
+    finally:
+        ferroflow.stop()
+    reference = cs.Server("mlflow", tmp_path, database).start()
+    try:
+        assert _read_traces(reference.url, ff_experiment, ff_ids) == ff_view
+        ml_experiment, ml_ids = _write_traces(reference.url, "traces-by-mlflow")
+        ml_view = _read_traces(reference.url, ml_experiment, ml_ids)
+    finally:
+        reference.stop()
+    ferroflow = cs.Server("ferroflow", tmp_path, database).start()
+    try:
+        assert _read_traces(ferroflow.url, ml_experiment, ml_ids) == ml_view
+    finally:
+        ferroflow.stop()
