@@ -288,6 +288,36 @@ def test_otlp_from_the_opentelemetry_sdk(server, traced_experiment):
     assert trace.data.spans[1].parent_id == trace.data.spans[0].span_id
 
 
+def test_genai_evaluate_with_a_code_scorer(server, client, traced_experiment):
+    from mlflow.genai.scorers import scorer
+
+    @scorer
+    def exact(outputs, expectations):
+        return outputs == expectations["expected"]
+
+    def predict(question):
+        return question.upper()
+
+    data = [{"inputs": {"question": "a"}, "expectations": {"expected": "A"}},
+            {"inputs": {"question": "b"}, "expectations": {"expected": "x"}}]
+    result = mlflow.genai.evaluate(data=data, predict_fn=predict, scorers=[exact])
+    assert result.metrics["exact/mean"] == 0.5
+    run = client.get_run(result.run_id)
+    assert run.data.metrics["exact/mean"] == 0.5
+    assert run.data.tags["mlflow.runType"] == "genai_evaluate"
+    traces = mlflow.search_traces(run_id=result.run_id, return_type="list")
+    assert len(traces) == 2
+    by_question = {trace.data.spans[0].inputs["question"]: trace for trace in traces}
+    assert set(by_question) == {"a", "b"}
+    for question, passed, expected in [("a", True, "A"), ("b", False, "x")]:
+        trace = by_question[question]
+        assert trace.data.spans[0].outputs == question.upper()
+        assessments = {assessment.name: assessment for assessment in trace.info.assessments}
+        assert assessments["exact"].value is passed
+        assert assessments["exact"].source.source_type == "CODE"
+        assert assessments["expected"].value == expected
+
+
 # ------------------------------------------------------------------------------------ interop
 
 
