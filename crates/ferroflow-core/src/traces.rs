@@ -1228,6 +1228,13 @@ pub struct TraceService {
     tracking: Arc<dyn TrackingStore>,
 }
 
+/// MLflow's answer for a trace whose spans have not all arrived.
+pub fn trace_not_ready(trace_id: &str) -> Error {
+    Error::not_found(format!(
+        "Trace with ID {trace_id} is not fully exported yet, please try again later."
+    ))
+}
+
 fn trace_not_found(trace_id: &str) -> Error {
     Error::not_found(format!("Trace with ID '{trace_id}' not found."))
 }
@@ -1524,10 +1531,12 @@ impl TraceService {
     }
 
     /// `GET /api/3.0/mlflow/traces/get`. Without `allow_partial`, a trace whose spans have not all
-    /// arrived (fewer than `mlflow.trace.sizeStats` counts) is not ready yet.
-    pub async fn get_trace(&self, request: GetTrace) -> Result<TraceResponse> {
+    /// arrived (fewer than `mlflow.trace.sizeStats` counts) is not ready yet: `Ok(None)`, and the caller
+    /// may ask again a little later, as MLflow's store does, before answering [`trace_not_ready`].
+    pub async fn get_trace(&self, request: &GetTrace) -> Result<Option<TraceResponse>> {
         let trace_id = request
             .trace_id
+            .clone()
             .filter(|id| !id.is_empty())
             .ok_or_else(|| Error::missing_parameter("trace_id"))?;
         let allow_partial = request.allow_partial.unwrap_or(false);
@@ -1552,11 +1561,9 @@ impl TraceService {
             .ok_or_else(|| trace_not_found(&trace_id))?;
         let count = i64::try_from(trace.spans.len()).unwrap_or(i64::MAX);
         if !allow_partial && (trace.spans.is_empty() || count < expected_spans) {
-            return Err(Error::not_found(format!(
-                "Trace with ID {trace_id} is not fully exported yet, please try again later."
-            )));
+            return Ok(None);
         }
-        Ok(TraceResponse { trace })
+        Ok(Some(TraceResponse { trace }))
     }
 
     /// The traces of `ids` that belong to the experiments, when those are given.

@@ -11,6 +11,7 @@ use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::routing::{get, patch, post, MethodRouter};
 use axum::Json;
+use ferroflow_core::traces::trace_not_ready;
 use ferroflow_proto::traces::{
     AssessmentResponse, BatchGetTraceInfosResponse, BatchGetTraces, BatchGetTracesResponse,
     CreateAssessment, DeleteTraces, DeleteTracesResponse, GetTrace, LinkPromptsToTrace,
@@ -88,11 +89,21 @@ async fn get_trace_info(
     Ok(Json(state.traces.get_trace_info(&trace_id).await?))
 }
 
+/// A trace whose spans are still arriving is asked for again after 1 s and 2 s, as MLflow's store
+/// does, before the client is told it is not ready.
 async fn get_trace(
     State(state): State<AppState>,
     MlflowRequest(request): MlflowRequest<GetTrace>,
 ) -> ApiResult<Json<TraceResponse>> {
-    Ok(Json(state.traces.get_trace(request).await?))
+    for wait in [1, 2, 0] {
+        if let Some(trace) = state.traces.get_trace(&request).await? {
+            return Ok(Json(trace));
+        }
+        if wait > 0 {
+            tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
+        }
+    }
+    Err(trace_not_ready(request.trace_id.as_deref().unwrap_or("")).into())
 }
 
 async fn batch_get_traces(
