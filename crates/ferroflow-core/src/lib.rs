@@ -13,6 +13,9 @@ pub mod logged_models;
 pub mod model;
 pub mod service;
 pub mod store;
+pub mod trace_filter;
+pub mod trace_json;
+pub mod traces;
 pub mod validation;
 
 pub use error::{Error, Result};

@@ -12,6 +12,7 @@ mod schema;
 pub mod search;
 mod sql;
 mod sqlite;
+pub mod trace_search;
 mod uri;
 
 pub use schema::{check_schema, upgrade_schema, SchemaState, UpgradeOutcome};
@@ -24,6 +25,7 @@ pub use uri::{BackendUri, ServerUri, UriError};
 
 use ferroflow_core::logged_models::LoggedModelStore;
 use ferroflow_core::store::TrackingStore;
+use ferroflow_core::traces::TraceStore;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -32,13 +34,15 @@ use std::sync::Arc;
 pub struct Stores {
     pub tracking: Arc<dyn TrackingStore>,
     pub logged_models: Arc<dyn LoggedModelStore>,
+    pub traces: Arc<dyn TraceStore>,
 }
 
 impl From<Arc<SqlStore>> for Stores {
     fn from(store: Arc<SqlStore>) -> Self {
         Self {
             tracking: store.clone(),
-            logged_models: store,
+            logged_models: store.clone(),
+            traces: store,
         }
     }
 }

@@ -3,4 +3,6 @@
 pub mod artifacts;
 pub mod logged_models;
 pub mod meta;
+pub mod otlp;
+pub mod traces;
 pub mod tracking;

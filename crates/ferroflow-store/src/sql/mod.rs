@@ -10,6 +10,7 @@ pub(crate) mod connection;
 mod legacy_import;
 mod logged_models;
 pub(crate) mod sqlite_writer;
+mod traces;
 mod tracking;
 
 use crate::search::Dialect;

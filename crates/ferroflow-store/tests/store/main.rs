@@ -18,4 +18,5 @@ mod backends;
 mod legacy_import;
 mod logged_models;
 mod schema;
+mod traces;
 mod tracking;
