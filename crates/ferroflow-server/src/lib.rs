@@ -38,6 +38,9 @@ pub fn app(state: AppState) -> Router {
         for (path, method_router) in routes::logged_models::routes() {
             router = router.route(&format!("{prefix}{path}"), method_router);
         }
+        for (path, method_router) in routes::registry::routes() {
+            router = router.route(&format!("{prefix}{path}"), method_router);
+        }
     }
     for (path, method_router) in routes::tracking::ajax_only_routes() {
         router = router.route(&format!("/ajax-api/2.0/mlflow{path}"), method_router);

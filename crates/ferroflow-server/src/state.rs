@@ -2,6 +2,7 @@
 
 use ferroflow_artifacts::ArtifactStore;
 use ferroflow_core::logged_models::LoggedModelService;
+use ferroflow_core::registry::RegistryService;
 use ferroflow_core::service::TrackingService;
 use ferroflow_core::store::TrackingStore;
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -22,6 +23,7 @@ pub struct AppState {
     pub tracking: Arc<dyn TrackingStore>,
     pub service: TrackingService,
     pub logged_models: LoggedModelService,
+    pub registry: RegistryService,
     /// The store behind the proxied artifact API; `None` with `--no-serve-artifacts`.
     pub artifacts: Option<Arc<dyn ArtifactStore>>,
     /// The store at a cloud `--default-artifact-root` (`s3://…`), from which the tracking-side listing
@@ -43,13 +45,16 @@ impl AppState {
         let ferroflow_store::Stores {
             tracking,
             logged_models,
+            registry,
         } = stores.into();
         let service = TrackingService::new(tracking.clone(), config.default_artifact_root.clone());
+        let registry = RegistryService::new(registry, tracking.clone(), logged_models.clone());
         let logged_models = LoggedModelService::new(logged_models, tracking.clone());
         Self {
             tracking,
             service,
             logged_models,
+            registry,
             artifacts,
             default_root_artifacts: None,
             config: Arc::new(config),

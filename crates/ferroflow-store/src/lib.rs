@@ -8,6 +8,7 @@
 pub mod logged_model_search;
 mod mysql;
 mod postgres;
+pub mod registry_search;
 mod schema;
 pub mod search;
 mod sql;
@@ -23,6 +24,7 @@ pub use sql::{
 pub use uri::{BackendUri, ServerUri, UriError};
 
 use ferroflow_core::logged_models::LoggedModelStore;
+use ferroflow_core::registry::RegistryStore;
 use ferroflow_core::store::TrackingStore;
 use std::path::Path;
 use std::sync::Arc;
@@ -32,13 +34,15 @@ use std::sync::Arc;
 pub struct Stores {
     pub tracking: Arc<dyn TrackingStore>,
     pub logged_models: Arc<dyn LoggedModelStore>,
+    pub registry: Arc<dyn RegistryStore>,
 }
 
 impl From<Arc<SqlStore>> for Stores {
     fn from(store: Arc<SqlStore>) -> Self {
         Self {
             tracking: store.clone(),
-            logged_models: store,
+            logged_models: store.clone(),
+            registry: store,
         }
     }
 }

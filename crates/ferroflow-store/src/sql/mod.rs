@@ -9,6 +9,7 @@
 pub(crate) mod connection;
 mod legacy_import;
 mod logged_models;
+mod registry;
 mod tracking;
 
 use crate::search::Dialect;

@@ -17,5 +17,6 @@
 mod backends;
 mod legacy_import;
 mod logged_models;
+mod registry;
 mod schema;
 mod tracking;
