@@ -73,6 +73,16 @@ fn version_from_row(row: &Row) -> Result<ModelVersion> {
     })
 }
 
+/// Tags in the order MLflow reads them back: insertion order on SQLite and PostgreSQL (physical row
+/// order), primary key order on MySQL, whose tables are clustered by it.
+fn insertion_order(dialect: Dialect) -> &'static str {
+    match dialect {
+        Dialect::Sqlite => "rowid",
+        Dialect::Postgres => "ctid",
+        Dialect::MySql => "\"key\"",
+    }
+}
+
 fn with_names(sql: String, names: &[String]) -> Query {
     query(sql).bind_each(names.iter().map(String::as_str))
 }
@@ -89,8 +99,9 @@ async fn load_version_tags(pools: &Pools, versions: &mut [ModelVersion]) -> Resu
     for chunk in names.chunks(CHUNK) {
         let sql = format!(
             "SELECT name, version, \"key\", value FROM model_version_tags WHERE workspace = 'default' \
-             AND name IN ({}) ORDER BY name, version, \"key\"",
-            placeholders(chunk.len())
+             AND name IN ({}) ORDER BY {}",
+            placeholders(chunk.len()),
+            insertion_order(pools.dialect())
         );
         for row in pools
             .fetch_all(with_names(sql, chunk))
@@ -175,7 +186,8 @@ async fn complete_models(pools: &Pools, models: &mut [RegisteredModel]) -> Resul
         let marks = placeholders(chunk.len());
         let sql = format!(
             "SELECT name, \"key\", value FROM registered_model_tags WHERE workspace = 'default' \
-             AND name IN ({marks}) ORDER BY name, \"key\""
+             AND name IN ({marks}) ORDER BY {}",
+            insertion_order(pools.dialect())
         );
         for row in pools
             .fetch_all(with_names(sql, chunk))
@@ -788,8 +800,8 @@ impl RegistryStore for SqlStore {
             .take(registry_query.max_results)
             .map(version_from_row)
             .collect::<Result<Vec<_>>>()?;
+        // MLflow's search answers versions without their aliases.
         load_version_tags(&self.pools, &mut versions).await?;
-        load_version_aliases(&self.pools, &mut versions).await?;
         Ok(RegistryPage {
             items: versions,
             has_more,
