@@ -297,6 +297,12 @@ def test_model_version_source_validation(client, model_run, unique):
         "INVALID_PARAMETER_VALUE", client.create_model_version, name,
         "mlflow-artifacts:/1/other/artifacts", run_id=run_id,
     )
+    # Sources whose scheme makes the server connect to the host they name are refused.
+    err = raises_code(
+        "INVALID_PARAMETER_VALUE", client.create_model_version, name, "http://example.com/m",
+        run_id=run_id,
+    )
+    assert message(err).startswith("'source' cannot use the 'http' scheme")
     # A logged model source must match model_id.
     raises_code(
         "INVALID_PARAMETER_VALUE", client.create_model_version, name, f"models:/{model_id}",

@@ -206,6 +206,8 @@ pub struct RegistryService {
     store: Arc<dyn RegistryStore>,
     tracking: Arc<dyn TrackingStore>,
     logged_models: Arc<dyn LoggedModelStore>,
+    /// The server's own artifact roots: a version source may name their hosts.
+    trusted_artifact_roots: Vec<String>,
 }
 
 fn required(value: Option<String>, name: &str) -> Result<String> {
@@ -381,7 +383,15 @@ impl RegistryService {
             store,
             tracking,
             logged_models,
+            trusted_artifact_roots: Vec::new(),
         }
+    }
+
+    /// Sets the server's artifact roots (`--default-artifact-root`, `--artifacts-destination`), whose hosts
+    /// a model version source may name although its scheme addresses a host.
+    pub fn with_trusted_artifact_roots(mut self, roots: Vec<String>) -> Self {
+        self.trusted_artifact_roots = roots;
+        self
     }
 
     pub fn store(&self) -> &Arc<dyn RegistryStore> {
@@ -704,6 +714,14 @@ impl RegistryService {
         if is_prompt && !PROMPT_SOURCE_PLACEHOLDERS.contains(&source.as_str()) {
             return Err(Error::invalid_parameter(format!(
                 "Invalid prompt source: '{source}'. Prompt sources must use an MLflow placeholder."
+            )));
+        }
+        if let Some(scheme) = rejected_host_scheme(&source, &self.trusted_artifact_roots) {
+            return Err(Error::invalid_parameter(format!(
+                "'source' cannot use the '{scheme}' scheme: the '{scheme}' scheme addresses a host other \
+                 than the tracking server's configured artifact storage, so the server would connect to \
+                 the host named in the URI. Set the MLFLOW_ALLOWED_HOST_ADDRESSED_ARTIFACT_SCHEMES \
+                 environment variable on the server to allow it."
             )));
         }
         let has_run_id = request.run_id.is_some();
@@ -1255,6 +1273,78 @@ fn uri_parts(uri: &str) -> (String, String, String) {
     }
 }
 
+/// Schemes whose artifact repositories connect to the host the URI names.
+const HOST_ADDRESSED_SCHEMES: [&str; 10] = [
+    "ftp",
+    "sftp",
+    "hdfs",
+    "viewfs",
+    "http",
+    "https",
+    "mlflow-artifacts",
+    "r2",
+    "b2",
+    "abfss",
+];
+
+/// The (scheme family, host, port) a host-addressed URI connects to; `None` when it names no host. An
+/// authority that cannot be read is a target no root matches.
+fn host_target(uri: &str) -> Option<(String, String, Option<u16>)> {
+    let (scheme, authority, _) = uri_parts(uri);
+    if !HOST_ADDRESSED_SCHEMES.contains(&scheme.as_str()) {
+        return None;
+    }
+    if scheme == "mlflow-artifacts" && authority.is_empty() {
+        return None;
+    }
+    let family = match scheme.as_str() {
+        "viewfs" => "hdfs",
+        "https" | "mlflow-artifacts" => "http",
+        other => other,
+    }
+    .to_owned();
+    let malformed = || Some(("malformed".to_owned(), authority.clone(), None));
+    if authority.contains('\\') || authority.chars().any(char::is_whitespace) {
+        return malformed();
+    }
+    let host_and_port = authority.rsplit('@').next().unwrap_or("");
+    let (host, port) = if let Some(rest) = host_and_port.strip_prefix('[') {
+        match rest.split_once(']') {
+            Some((host, port)) => (host, port.strip_prefix(':')),
+            None => return malformed(),
+        }
+    } else {
+        match host_and_port.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (host_and_port, None),
+        }
+    };
+    let port = match port {
+        None | Some("") => None,
+        Some(port) => match port.parse::<u16>() {
+            Ok(port) => Some(port),
+            Err(_) => return malformed(),
+        },
+    };
+    Some((family, host.to_lowercase(), port))
+}
+
+/// MLflow's `rejected_host_addressed_scheme`: the scheme of a source that would make the server connect
+/// to a host other than those of its own artifact roots; `None` when the source is acceptable.
+fn rejected_host_scheme(uri: &str, trusted_roots: &[String]) -> Option<String> {
+    let (family, host, port) = host_target(uri)?;
+    let trusted = trusted_roots
+        .iter()
+        .filter_map(|root| host_target(root))
+        .any(|(root_family, root_host, root_port)| {
+            family != "malformed" && root_family == family && root_host == host && root_port == port
+        });
+    if trusted {
+        return None;
+    }
+    Some(uri_parts(uri).0)
+}
+
 /// MLflow's `is_local_uri` (for a non-Windows server).
 fn is_local_uri(uri: &str) -> bool {
     let (scheme, authority, _) = uri_parts(uri);
@@ -1545,6 +1635,28 @@ mod tests {
             "mlflow-artifacts:/1/other/artifacts/model",
             "mlflow-artifacts:/1/abc/artifacts"
         ));
+    }
+
+    #[test]
+    fn host_addressed_sources() {
+        let none: Vec<String> = Vec::new();
+        assert_eq!(
+            rejected_host_scheme("http://example.com/m", &none).as_deref(),
+            Some("http")
+        );
+        assert_eq!(
+            rejected_host_scheme("mlflow-artifacts://h:5000/1/m", &none).as_deref(),
+            Some("mlflow-artifacts")
+        );
+        assert_eq!(rejected_host_scheme("mlflow-artifacts:/1/m", &none), None);
+        assert_eq!(rejected_host_scheme("s3://bucket/m", &none), None);
+        assert_eq!(rejected_host_scheme("models:/m-1", &none), None);
+        let roots = vec!["https://store.example.com:8443/root".to_owned()];
+        assert_eq!(
+            rejected_host_scheme("https://STORE.example.com:8443/root/m", &roots),
+            None
+        );
+        assert!(rejected_host_scheme("https://store.example.com/root/m", &roots).is_some());
     }
 
     #[test]

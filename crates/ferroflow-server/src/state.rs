@@ -48,7 +48,8 @@ impl AppState {
             registry,
         } = stores.into();
         let service = TrackingService::new(tracking.clone(), config.default_artifact_root.clone());
-        let registry = RegistryService::new(registry, tracking.clone(), logged_models.clone());
+        let registry = RegistryService::new(registry, tracking.clone(), logged_models.clone())
+            .with_trusted_artifact_roots(vec![config.default_artifact_root.clone()]);
         let logged_models = LoggedModelService::new(logged_models, tracking.clone());
         Self {
             tracking,
