@@ -11,6 +11,8 @@ pub mod ids;
 pub mod logged_model_filter;
 pub mod logged_models;
 pub mod model;
+pub mod registry;
+pub mod registry_filter;
 pub mod service;
 pub mod store;
 pub mod trace_filter;

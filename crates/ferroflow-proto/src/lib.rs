@@ -7,6 +7,7 @@ pub mod error_code;
 pub mod lenient;
 pub mod logged_models;
 pub mod traces;
+pub mod registry;
 pub mod tracking;
 
 pub use error_code::{ErrorCode, ErrorResponse};

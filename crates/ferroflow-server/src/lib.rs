@@ -40,6 +40,9 @@ pub fn app(state: AppState) -> Router {
         for (path, method_router) in routes::logged_models::routes() {
             router = router.route(&format!("{prefix}{path}"), method_router);
         }
+        for (path, method_router) in routes::registry::routes() {
+            router = router.route(&format!("{prefix}{path}"), method_router);
+        }
         for (path, method_router) in routes::traces::routes_v2() {
             router = router.route(&format!("{prefix}{path}"), method_router);
         }

@@ -2,6 +2,7 @@
 
 use ferroflow_artifacts::ArtifactStore;
 use ferroflow_core::logged_models::LoggedModelService;
+use ferroflow_core::registry::RegistryService;
 use ferroflow_core::service::TrackingService;
 use ferroflow_core::store::TrackingStore;
 use ferroflow_core::traces::TraceService;
@@ -24,6 +25,7 @@ pub struct AppState {
     pub service: TrackingService,
     pub logged_models: LoggedModelService,
     pub traces: TraceService,
+    pub registry: RegistryService,
     /// The store behind the proxied artifact API; `None` with `--no-serve-artifacts`.
     pub artifacts: Option<Arc<dyn ArtifactStore>>,
     /// The store at a cloud `--default-artifact-root` (`s3://…`), from which the tracking-side listing
@@ -46,8 +48,11 @@ impl AppState {
             tracking,
             logged_models,
             traces,
+            registry,
         } = stores.into();
         let service = TrackingService::new(tracking.clone(), config.default_artifact_root.clone());
+        let registry = RegistryService::new(registry, tracking.clone(), logged_models.clone())
+            .with_trusted_artifact_roots(vec![config.default_artifact_root.clone()]);
         let logged_models = LoggedModelService::new(logged_models, tracking.clone());
         let traces = TraceService::new(traces, tracking.clone());
         Self {
@@ -55,6 +60,7 @@ impl AppState {
             service,
             logged_models,
             traces,
+            registry,
             artifacts,
             default_root_artifacts: None,
             config: Arc::new(config),

@@ -8,6 +8,7 @@
 pub mod logged_model_search;
 mod mysql;
 mod postgres;
+pub mod registry_search;
 mod schema;
 pub mod search;
 mod sql;
@@ -24,6 +25,7 @@ pub use sql::{
 pub use uri::{BackendUri, ServerUri, UriError};
 
 use ferroflow_core::logged_models::LoggedModelStore;
+use ferroflow_core::registry::RegistryStore;
 use ferroflow_core::store::TrackingStore;
 use ferroflow_core::traces::TraceStore;
 use std::path::Path;
@@ -35,6 +37,7 @@ pub struct Stores {
     pub tracking: Arc<dyn TrackingStore>,
     pub logged_models: Arc<dyn LoggedModelStore>,
     pub traces: Arc<dyn TraceStore>,
+    pub registry: Arc<dyn RegistryStore>,
 }
 
 impl From<Arc<SqlStore>> for Stores {
@@ -42,7 +45,8 @@ impl From<Arc<SqlStore>> for Stores {
         Self {
             tracking: store.clone(),
             logged_models: store.clone(),
-            traces: store,
+            traces: store.clone(),
+            registry: store,
         }
     }
 }

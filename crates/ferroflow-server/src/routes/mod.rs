@@ -5,4 +5,5 @@ pub mod logged_models;
 pub mod meta;
 pub mod otlp;
 pub mod traces;
+pub mod registry;
 pub mod tracking;

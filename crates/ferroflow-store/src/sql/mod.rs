@@ -11,6 +11,7 @@ mod legacy_import;
 mod logged_models;
 pub(crate) mod sqlite_writer;
 mod traces;
+mod registry;
 mod tracking;
 
 use crate::search::Dialect;

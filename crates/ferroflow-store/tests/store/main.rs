@@ -17,6 +17,7 @@
 mod backends;
 mod legacy_import;
 mod logged_models;
+mod registry;
 mod schema;
 mod traces;
 mod tracking;
