@@ -623,7 +623,7 @@ mod tests {
     fn statements() {
         let text = sql("tag.k = 'v' AND timestamp_ms > 5", &[]);
         assert!(
-            text.contains("EXISTS (SELECT 1 FROM \"trace_tags\""),
+            text.contains("EXISTS(SELECT 1 FROM \"trace_tags\""),
             "{text}"
         );
         assert!(
