@@ -402,6 +402,113 @@ def measure_large(kind, workdir, shape):
     return result
 
 
+# ----- traces -------------------------------------------------------------------------------------------------
+
+SPANS_PER_OTLP_REQUEST = 100  # bench/lua/otlp_json.lua: 10 traces of 10 spans
+
+CLIENT_TRACES = """
+import os, sys, time
+import mlflow
+mlflow.set_tracking_uri(sys.argv[1])
+mlflow.set_experiment("client-traces")
+
+@mlflow.trace(span_type="TOOL")
+def tool(x):
+    return x * 2
+
+@mlflow.trace(span_type="LLM")
+def llm(x):
+    return tool(x) + tool(x + 1)
+
+@mlflow.trace(span_type="AGENT")
+def agent(x):
+    return llm(x) + llm(x + 1)
+
+count = int(sys.argv[2])
+agent(0)
+mlflow.flush_trace_async_logging(terminate=False)
+started = time.monotonic()
+for index in range(count):
+    agent(index)
+mlflow.flush_trace_async_logging(terminate=False)
+print(time.monotonic() - started)
+"""
+CLIENT_SPANS_PER_TRACE = 7
+
+
+def otlp_trace(index, spans):
+    """One trace of `spans` spans in OTLP JSON, tagged group=g<index % 10> through its resource."""
+    trace_id = f"{index:032x}"
+    start = 1700000000000000000 + index * 1000000
+    items = []
+    for span in range(spans):
+        parent = f',"parentSpanId":"{index * 16:016x}"' if span else ""
+        items.append(
+            f'{{"traceId":"{trace_id}","spanId":"{index * 16 + span:016x}"{parent},"name":"s{span}","kind":1,'
+            f'"startTimeUnixNano":"{start + span * 1000}","endTimeUnixNano":"{start + span * 1000 + 500}",'
+            '"attributes":[{"key":"mlflow.spanType","value":{"stringValue":"\\"LLM\\""}}],"status":{"code":1}}')
+    return (f'{{"resource":{{"attributes":[{{"key":"group","value":{{"stringValue":"g{index % 10}"}}}}]}},'
+            f'"scopeSpans":[{{"scope":{{"name":"bench"}},"spans":[{",".join(items)}]}}]}}')
+
+
+def post_otlp(base, experiment_id, body):
+    request = urllib.request.Request(base + "/v1/traces", data=body.encode(), method="POST")
+    request.add_header("Content-Type", "application/json")
+    request.add_header("x-mlflow-experiment-id", experiment_id)
+    with urllib.request.urlopen(request, timeout=600) as response:
+        response.read()
+
+
+def seed_traces(workdir, count):
+    """`count` traces of 2 spans written once through ferroflow's OTLP endpoint; the file is reused."""
+    db = os.path.join(workdir, "traces-seed.db")
+    server = Server("ferroflow", workdir, db)
+    try:
+        print(f"  seeding {count} traces through ferroflow's OTLP endpoint", flush=True)
+        experiment_id = call(server.base, f"{API}/experiments/create", {"name": "trace-search"})["experiment_id"]
+        for start in range(0, count, 100):
+            resources = ",".join(otlp_trace(index, 2) for index in range(start, min(start + 100, count)))
+            post_otlp(server.base, experiment_id, f'{{"resourceSpans":[{resources}]}}')
+    finally:
+        server.stop()
+    return {"db": db, "experiment_id": experiment_id, "count": count}
+
+
+def measure_traces(kind, workdir, seeded, duration):
+    """OTLP ingest (wrk, 100 spans a request, c=4), the mlflow client's trace path, and search over the
+    seeded traces with a tag filter."""
+    if kind == "fasttrackml":
+        raise RuntimeError("FastTrackML has no trace API")
+    result = {}
+    server = Server(kind, workdir, os.path.join(workdir, f"{kind}-traces.db"))
+    try:
+        experiment_id = call(server.base, f"{API}/experiments/create", {"name": "otlp"})["experiment_id"]
+        ingest = wrk(server, "/v1/traces", "otlp_json.lua", 4, duration, {"EXPERIMENT_ID": experiment_id})
+        ingest["spans_per_s"] = round(ingest["rps"] * SPANS_PER_OTLP_REQUEST)
+        result["otlp_c4"] = ingest
+        python = os.path.join(os.environ.get("MLFLOW_VENV", os.path.join(ROOT, ".venv")), "bin", "python")
+        count = 200
+        env = dict(os.environ, MLFLOW_ENABLE_ASYNC_TRACE_LOGGING="true", MLFLOW_DISABLE_TELEMETRY="true")
+        finished = subprocess.run([python, "-c", CLIENT_TRACES, server.base, str(count)], env=env,
+                                  capture_output=True, text=True, timeout=900)
+        if finished.returncode != 0:
+            raise RuntimeError(f"client trace path failed: {finished.stderr[-400:]}")
+        seconds = float(finished.stdout.strip().splitlines()[-1])
+        result["client"] = {"traces": count, "seconds": round(seconds, 2),
+                            "spans_per_s": round(count * CLIENT_SPANS_PER_TRACE / seconds)}
+    finally:
+        server.stop()
+    db = os.path.join(workdir, f"{kind}-trace-search.db")
+    shutil.copy(seeded["db"], db)
+    server = Server(kind, workdir, db)
+    try:
+        env = {"EXPERIMENT_ID": seeded["experiment_id"]}
+        result["search_c1"] = wrk(server, f"/api/3.0/mlflow/traces/search", "search_traces.lua", 1, duration, env)
+    finally:
+        server.stop()
+    return result
+
+
 def seed_reads(workdir, runs, histories):
     """Writes the read data set once through ferroflow and keeps the database file."""
     db = os.path.join(workdir, "seed.db")
@@ -442,6 +549,10 @@ ROWS = [
     ("large shape: ingest (metric rows/s)", ("large", "ingest_rows_per_s"), True),
     ("large shape: ingest peak RSS (MiB)", ("large", "ingest_peak_rss_mib"), False),
     ("large shape: search one experiment, all pages (s)", ("large", "search_seconds"), False),
+    ("OTLP ingest, c=4 (spans/s)", ("traces", "otlp_c4", "spans_per_s"), True),
+    ("mlflow client trace path (spans/s)", ("traces", "client", "spans_per_s"), True),
+    ("search-traces, tag filter, c=1 (req/s)", ("traces", "search_c1", "rps"), True),
+    ("search-traces p50 / p99", ("traces", "search_c1", "p50", "p99"), None),
     ("idle RSS (MiB)", ("writes", "idle_rss_mib"), False),
     ("peak RSS under write load (MiB)", ("writes", "peak_rss_mib"), False),
     ("start to first /health (s)", ("writes", "startup_s"), False),
@@ -498,7 +609,11 @@ def render(results, meta):
         lines.append(f"Large shape: {meta['large_shape']} (experiments x runs x metrics, one point each), "
                      "scaled from FastTrackML's 50x1500x1500, which `mlflow server` could not ingest in 10 "
                      "minutes on this machine; 4 client threads, log-batch of 1,000.")
-    lines.append("Traces (OTLP and the client's trace path): not measured, ferroflow has no trace API yet.")
+    if "traces" in meta:
+        lines.append(f"Trace search runs over {meta['traces']:,} traces of 2 spans (one experiment), filtered "
+                     "on a tag that a tenth of them carry; OTLP ingest sends OTLP/HTTP JSON, 10 traces of 10 "
+                     "spans a request; the client path is `@mlflow.trace` (7 spans a trace, async export) in "
+                     "the mlflow 3.17.2 client, which is itself the limit there.")
     return "\n".join(lines)
 
 
@@ -508,6 +623,7 @@ def main():
     parser.add_argument("--runs", type=int, default=10000)
     parser.add_argument("--duration", type=int, default=10, help="seconds of load per wrk scenario")
     parser.add_argument("--history-points", default="100000,1000000")
+    parser.add_argument("--traces", type=int, default=100000, help="traces seeded for the trace search")
     parser.add_argument("--large-shape", default="5x40x1500",
                         help="experiments x runs x metrics of FastTrackML's large shape (theirs: 50x1500x1500)")
     parser.add_argument("--out", default=os.path.join(ROOT, "bench", "results"))
@@ -519,13 +635,15 @@ def main():
     large_shape = tuple(int(part) for part in args.large_shape.split("x"))
     meta = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "machine": f"{os.cpu_count()} cores, {round(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30)} GiB",
-            "command": "bench/run " + " ".join(sys.argv[1:]), "large_shape": args.large_shape}
+            "command": "bench/run " + " ".join(sys.argv[1:]), "large_shape": args.large_shape,
+            "traces": args.traces}
     print(f"work dir {workdir}", flush=True)
     results = {kind: {} for kind in servers}
     try:
         make_schema_template(workdir)
         meta["physical_limit"] = sqlite_physical_limit(workdir, 200_000)
         seeded = seed_reads(workdir, args.runs, histories)
+        seeded_traces = seed_traces(workdir, args.traces)
         for kind in servers:
             print(f"{kind}: writes", flush=True)
             try:
@@ -537,6 +655,11 @@ def main():
                 results[kind]["reads"] = measure_reads(kind, workdir, seeded, args.duration)
             except Exception as error:
                 results[kind]["reads"] = {"error": str(error)}
+            print(f"{kind}: traces", flush=True)
+            try:
+                results[kind]["traces"] = measure_traces(kind, workdir, seeded_traces, args.duration)
+            except Exception as error:
+                results[kind]["traces"] = {"error": str(error)}
             print(f"{kind}: large shape {args.large_shape}", flush=True)
             try:
                 results[kind]["large"] = measure_large(kind, workdir, large_shape)
