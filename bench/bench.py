@@ -502,8 +502,29 @@ def measure_traces(kind, workdir, seeded, duration):
     shutil.copy(seeded["db"], db)
     server = Server(kind, workdir, db)
     try:
-        env = {"EXPERIMENT_ID": seeded["experiment_id"]}
-        result["search_c1"] = wrk(server, f"/api/3.0/mlflow/traces/search", "search_traces.lua", 1, duration, env)
+        body = {"locations": [{"type": "MLFLOW_EXPERIMENT",
+                               "mlflow_experiment": {"experiment_id": seeded["experiment_id"]}}],
+                "filter": "tag.group = 'g3'", "max_results": 100, "order_by": ["timestamp_ms DESC"]}
+        started = time.monotonic()
+        probe = call(server.base, "/api/3.0/mlflow/traces/search", body)
+        probe_seconds = time.monotonic() - started
+        if len(probe.get("traces", [])) != 100:
+            raise RuntimeError(f"trace search found {len(probe.get('traces', []))} traces, not 100")
+        if probe_seconds < 1:
+            env = {"EXPERIMENT_ID": seeded["experiment_id"]}
+            result["search_c1"] = wrk(server, "/api/3.0/mlflow/traces/search", "search_traces.lua", 1, duration,
+                                      env)
+        else:
+            # Too slow for a load generator's window: a few requests one after another, timed here.
+            samples = [probe_seconds]
+            while len(samples) < 5 and sum(samples) < 300:
+                started = time.monotonic()
+                call(server.base, "/api/3.0/mlflow/traces/search", body)
+                samples.append(time.monotonic() - started)
+            samples.sort()
+            result["search_c1"] = {"rps": round(len(samples) / sum(samples), 3),
+                                   "p50": f"{samples[len(samples) // 2]:.2f}s", "p99": f"{samples[-1]:.2f}s",
+                                   "requests": len(samples)}
     finally:
         server.stop()
     return result
@@ -624,7 +645,7 @@ def main():
     parser.add_argument("--duration", type=int, default=10, help="seconds of load per wrk scenario")
     parser.add_argument("--history-points", default="100000,1000000")
     parser.add_argument("--traces", type=int, default=100000, help="traces seeded for the trace search")
-    parser.add_argument("--large-shape", default="5x40x1500",
+    parser.add_argument("--large-shape", default="5x10x1500",
                         help="experiments x runs x metrics of FastTrackML's large shape (theirs: 50x1500x1500)")
     parser.add_argument("--out", default=os.path.join(ROOT, "bench", "results"))
     args = parser.parse_args()
