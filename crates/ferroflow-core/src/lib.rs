@@ -6,6 +6,7 @@
 
 pub mod artifact_path;
 pub mod error;
+pub mod fernet;
 pub mod filter;
 pub mod ids;
 pub mod logged_model_filter;
@@ -16,5 +17,6 @@ pub mod registry_filter;
 pub mod service;
 pub mod store;
 pub mod validation;
+pub mod webhooks;
 
 pub use error::{Error, Result};

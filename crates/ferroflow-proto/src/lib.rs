@@ -8,5 +8,6 @@ pub mod lenient;
 pub mod logged_models;
 pub mod registry;
 pub mod tracking;
+pub mod webhooks;
 
 pub use error_code::{ErrorCode, ErrorResponse};

@@ -26,6 +26,7 @@ pub use uri::{BackendUri, ServerUri, UriError};
 use ferroflow_core::logged_models::LoggedModelStore;
 use ferroflow_core::registry::RegistryStore;
 use ferroflow_core::store::TrackingStore;
+use ferroflow_core::webhooks::WebhookStore;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -35,6 +36,7 @@ pub struct Stores {
     pub tracking: Arc<dyn TrackingStore>,
     pub logged_models: Arc<dyn LoggedModelStore>,
     pub registry: Arc<dyn RegistryStore>,
+    pub webhooks: Arc<dyn WebhookStore>,
 }
 
 impl From<Arc<SqlStore>> for Stores {
@@ -42,7 +44,8 @@ impl From<Arc<SqlStore>> for Stores {
         Self {
             tracking: store.clone(),
             logged_models: store.clone(),
-            registry: store,
+            registry: store.clone(),
+            webhooks: store,
         }
     }
 }

@@ -5,3 +5,4 @@ pub mod logged_models;
 pub mod meta;
 pub mod registry;
 pub mod tracking;
+pub mod webhooks;

@@ -11,6 +11,7 @@ mod legacy_import;
 mod logged_models;
 mod registry;
 mod tracking;
+mod webhooks;
 
 use crate::search::Dialect;
 use crate::uri::{BackendUri, ServerUri};

@@ -20,3 +20,4 @@ mod logged_models;
 mod registry;
 mod schema;
 mod tracking;
+mod webhooks;
