@@ -237,12 +237,16 @@ fn iso_timestamp_now() -> String {
     )
 }
 
+/// Background deliveries in flight at most at once (MLflow's default pool size); others wait.
+const MAX_CONCURRENT_DELIVERIES: usize = 10;
+
 /// Sends events to the webhooks subscribed to them.
 #[derive(Clone)]
 pub struct Deliverer {
     service: WebhookService,
     policy: Arc<UrlPolicy>,
     settings: WebhookSettings,
+    in_flight: Arc<tokio::sync::Semaphore>,
 }
 
 impl Deliverer {
@@ -251,6 +255,7 @@ impl Deliverer {
             service,
             policy,
             settings,
+            in_flight: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_DELIVERIES)),
         }
     }
 
@@ -375,6 +380,9 @@ impl RegistryEvents for Deliverer {
                 let deliverer = deliverer.clone();
                 let payload = payload.clone();
                 tokio::spawn(async move {
+                    let Ok(_permit) = deliverer.in_flight.clone().acquire_owned().await else {
+                        return;
+                    };
                     let result = deliverer.deliver(&target, event, &payload).await;
                     if !result.success {
                         tracing::warn!(
