@@ -842,7 +842,10 @@ impl RegistryService {
         // A `models:/m-...` source is stored with the logged model's location and run.
         let logged_model_source = parse_models_uri(&source).and_then(|parsed| match parsed {
             ModelsUri::LoggedModel(id) => Some(id),
-            ModelsUri::Version { .. } | ModelsUri::Alias { .. } => None,
+            ModelsUri::Version { .. }
+            | ModelsUri::Alias { .. }
+            | ModelsUri::Stage { .. }
+            | ModelsUri::Latest { .. } => None,
         });
         if let Some(source_model_id) = &logged_model_source {
             let model = self
@@ -993,21 +996,12 @@ impl RegistryService {
         }
         let parsed =
             parse_models_uri(source).ok_or_else(|| invalid_source_id(source, "model_id"))?;
-        let (source_name, version) = match parsed {
+        let source_name = match &parsed {
             ModelsUri::LoggedModel(_) => return Ok(unchanged()),
-            ModelsUri::Version { name, version } => (name, version),
-            ModelsUri::Alias { name, alias } => {
-                let version = self
-                    .store
-                    .get_registered_model_alias(&name, &alias)
-                    .await?
-                    .ok_or_else(|| {
-                        Error::invalid_parameter(format!(
-                            "Registered model alias {alias} not found."
-                        ))
-                    })?;
-                (name, version)
-            }
+            ModelsUri::Version { name, .. }
+            | ModelsUri::Alias { name, .. }
+            | ModelsUri::Stage { name, .. }
+            | ModelsUri::Latest { name } => name.clone(),
         };
         let source_model = self.registered_model(&source_name).await?;
         if source_model
@@ -1019,6 +1013,39 @@ impl RegistryService {
                  version sources."
             )));
         }
+        let latest_of = |stage: Option<&str>| -> Result<i64> {
+            let stage = stage.map(canonical_stage).transpose()?;
+            source_model
+                .latest_versions
+                .iter()
+                .filter(|version| stage.is_none() || version.current_stage.as_deref() == stage)
+                .map(ModelVersion::version_number)
+                .max()
+                .ok_or_else(|| {
+                    let stage_text = stage
+                        .map(|stage| format!(" and stage '{stage}'"))
+                        .unwrap_or_default();
+                    Error::not_found(format!(
+                        "No versions of model with name '{source_name}'{stage_text} found"
+                    ))
+                })
+        };
+        let version = match parsed {
+            ModelsUri::LoggedModel(_) => return Ok(unchanged()),
+            ModelsUri::Version { version, .. } => version,
+            ModelsUri::Alias { alias, .. } if alias.eq_ignore_ascii_case("latest") => {
+                latest_of(None)?
+            }
+            ModelsUri::Alias { alias, .. } => self
+                .store
+                .get_registered_model_alias(&source_name, &alias)
+                .await?
+                .ok_or_else(|| {
+                    Error::invalid_parameter(format!("Registered model alias {alias} not found."))
+                })?,
+            ModelsUri::Stage { stage, .. } => latest_of(Some(&stage))?,
+            ModelsUri::Latest { .. } => latest_of(None)?,
+        };
         let source_version = self.model_version(&source_name, version).await?;
         let version_run_id = source_version.run_id.clone().unwrap_or_default();
         if has_run_id && run_id != version_run_id || has_model_id && !model_id.is_empty() {
@@ -1360,12 +1387,27 @@ fn invalid_source_id(source: &str, id_name: &str) -> Error {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum ModelsUri {
     LoggedModel(String),
-    Version { name: String, version: i64 },
-    Alias { name: String, alias: String },
+    Version {
+        name: String,
+        version: i64,
+    },
+    Alias {
+        name: String,
+        alias: String,
+    },
+    /// The latest version in a stage (`models:/name/Production`).
+    Stage {
+        name: String,
+        stage: String,
+    },
+    /// The latest version of all (`models:/name/latest`).
+    Latest {
+        name: String,
+    },
 }
 
-/// MLflow's `_parse_model_uri`, for the forms a model version source may take; `None` for the rest
-/// (stages and `latest` are not accepted as sources here).
+/// MLflow's `_parse_model_uri`: a logged model id, a version, an alias, a stage or `latest`; `None` for
+/// a URI of another form.
 fn parse_models_uri(uri: &str) -> Option<ModelsUri> {
     let path = uri.strip_prefix("models:")?;
     if path.starts_with("//") || !path.starts_with('/') || path.len() <= 1 {
@@ -1379,8 +1421,17 @@ fn parse_models_uri(uri: &str) -> Option<ModelsUri> {
                     name: (*name).to_owned(),
                     version: suffix.parse().ok()?,
                 })
-            } else {
+            } else if suffix.eq_ignore_ascii_case("latest") {
+                Some(ModelsUri::Latest {
+                    name: (*name).to_owned(),
+                })
+            } else if suffix.trim().is_empty() {
                 None
+            } else {
+                Some(ModelsUri::Stage {
+                    name: (*name).to_owned(),
+                    stage: (*suffix).to_owned(),
+                })
             }
         }
         [single] if !single.trim().is_empty() => match single.rsplit_once('@') {
@@ -1729,7 +1780,20 @@ mod tests {
                 alias: "champ".into()
             })
         );
-        assert_eq!(parse_models_uri("models:/name/Production"), None);
+        assert_eq!(
+            parse_models_uri("models:/name/Production"),
+            Some(ModelsUri::Stage {
+                name: "name".into(),
+                stage: "Production".into()
+            })
+        );
+        assert_eq!(
+            parse_models_uri("models:/name/LATEST"),
+            Some(ModelsUri::Latest {
+                name: "name".into()
+            })
+        );
+        assert_eq!(parse_models_uri("models:/a/b/c"), None);
         assert_eq!(parse_models_uri("models://host/x"), None);
     }
 
