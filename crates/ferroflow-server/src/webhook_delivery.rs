@@ -7,7 +7,7 @@
 //! `X-MLflow-Delivery-Id`, `X-MLflow-Timestamp` (Unix seconds) and, when the webhook has a secret,
 //! `X-MLflow-Signature: v1,<base64 HMAC-SHA256(secret, "<delivery id>.<timestamp>.<body>")>`. A failed
 //! attempt (no connection, a timeout, 429 or 5xx) is retried `max_retries` times with exponential backoff
-//! (`backoff`, doubled each time, at most 60 s). Redirects are not followed and no proxy is used, so the
+//! (`backoff`, doubled each time, or the receiver's `Retry-After` seconds; at most 60 s). Redirects are not followed and no proxy is used, so the
 //! checked address is the one contacted.
 
 use async_trait::async_trait;
@@ -344,11 +344,21 @@ impl Deliverer {
                     Err(error) => Err(error.to_string()),
                 };
             }
+            // A receiver's `Retry-After: <seconds>` wins over the backoff, as urllib3 (MLflow) does.
+            let retry_after = outcome.as_ref().ok().and_then(|response| {
+                response
+                    .headers()
+                    .get(reqwest::header::RETRY_AFTER)?
+                    .to_str()
+                    .ok()?
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+            });
             let factor = 2u32.saturating_pow(attempt);
-            let delay = self
-                .settings
-                .backoff
-                .saturating_mul(factor)
+            let delay = retry_after
+                .map(Duration::from_secs)
+                .unwrap_or_else(|| self.settings.backoff.saturating_mul(factor))
                 .min(Duration::from_secs(60));
             tracing::info!(url = %checked.url, attempt, "webhook delivery failed, retrying");
             tokio::time::sleep(delay).await;
