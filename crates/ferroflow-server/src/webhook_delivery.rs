@@ -7,8 +7,8 @@
 //! `X-MLflow-Delivery-Id`, `X-MLflow-Timestamp` (Unix seconds) and, when the webhook has a secret,
 //! `X-MLflow-Signature: v1,<base64 HMAC-SHA256(secret, "<delivery id>.<timestamp>.<body>")>`. A failed
 //! attempt (no connection, a timeout, 429 or 5xx) is retried `max_retries` times with exponential backoff
-//! (`backoff`, doubled each time, or the receiver's `Retry-After` seconds; at most 60 s). Redirects are not followed and no proxy is used, so the
-//! checked address is the one contacted.
+//! (`backoff`, doubled each time, or the receiver's `Retry-After` seconds; at most 60 s). Redirects are
+//! not followed and no proxy is used, so the checked address is the one contacted.
 
 use async_trait::async_trait;
 use base64::engine::general_purpose::STANDARD;
