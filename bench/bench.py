@@ -321,6 +321,87 @@ def measure_reads(kind, workdir, seeded, duration):
     return result
 
 
+def measure_large(kind, workdir, shape):
+    """FastTrackML's "large" shape (experiments x runs x metrics, one point per metric), scaled: each of 4
+    client threads creates runs and logs their metrics in log-batch requests of 1,000, over keep-alive
+    connections; then every run of one experiment is paged through with a metric filter and order."""
+    experiments, runs, metrics = shape
+    server = Server(kind, workdir, os.path.join(workdir, f"{kind}-large.db"))
+    result = {"shape": f"{experiments}x{runs}x{metrics}"}
+    try:
+        experiment_ids = [call(server.base, f"{API}/experiments/create", {"name": f"large-{index}"})["experiment_id"]
+                          for index in range(experiments)]
+        chunks = []
+        for start in range(0, metrics, 1000):
+            parts = [f'{{"key":"m{key}","value":{key % 97 / 97},"timestamp":1700000000000,"step":0}}'
+                     for key in range(start, min(start + 1000, metrics))]
+            chunks.append(",".join(parts))
+        jobs = [experiment_id for experiment_id in experiment_ids for _ in range(runs)]
+        lock = threading.Lock()
+        failures = []
+
+        def worker():
+            import http.client
+            connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=600)
+
+            def post(path, body):
+                connection.request("POST", path, body=body, headers={"Content-Type": "application/json"})
+                response = connection.getresponse()
+                payload = response.read()
+                if response.status != 200:
+                    raise RuntimeError(f"{path}: {response.status} {payload[:200]!r}")
+                return payload
+
+            while True:
+                with lock:
+                    if not jobs or failures:
+                        return
+                    experiment_id = jobs.pop()
+                try:
+                    created = json.loads(post(f"{API}/runs/create", json.dumps(
+                        {"experiment_id": experiment_id, "start_time": 1700000000000})))
+                    run_id = created["run"]["info"]["run_id"]
+                    for chunk in chunks:
+                        post(f"{API}/runs/log-batch", '{"run_id":"' + run_id + '","metrics":[' + chunk + "]}")
+                except Exception as error:
+                    with lock:
+                        failures.append(str(error))
+                    return
+
+        server.reset_peak()
+        started = time.monotonic()
+        threads = [threading.Thread(target=worker) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        seconds = time.monotonic() - started
+        if failures:
+            raise RuntimeError(failures[0])
+        rows = experiments * runs * metrics
+        result["ingest_seconds"] = round(seconds, 2)
+        result["ingest_rows_per_s"] = round(rows / seconds)
+        result["ingest_peak_rss_mib"] = round(server.peak_kib / 1024, 1)
+        started = time.monotonic()
+        token, pages, found = None, 0, 0
+        while True:
+            body = {"experiment_ids": [experiment_ids[0]], "filter": "metrics.m7 > 0.01",
+                    "order_by": ["metrics.m3 DESC"], "max_results": 100}
+            if token:
+                body["page_token"] = token
+            answer = call(server.base, f"{API}/runs/search", body)
+            pages += 1
+            found += len(answer.get("runs", []))
+            token = answer.get("next_page_token")
+            if not token:
+                break
+        result["search_seconds"] = round(time.monotonic() - started, 3)
+        result["search_runs"] = found
+    finally:
+        server.stop()
+    return result
+
+
 def seed_reads(workdir, runs, histories):
     """Writes the read data set once through ferroflow and keeps the database file."""
     db = os.path.join(workdir, "seed.db")
@@ -358,6 +439,9 @@ ROWS = [
     ("history 100k points, peak RSS (MiB)", ("reads", "history_h100k", "peak_rss_mib"), False),
     ("history 1M points (s)", ("reads", "history_h1m", "seconds"), False),
     ("history 1M points, peak RSS (MiB)", ("reads", "history_h1m", "peak_rss_mib"), False),
+    ("large shape: ingest (metric rows/s)", ("large", "ingest_rows_per_s"), True),
+    ("large shape: ingest peak RSS (MiB)", ("large", "ingest_peak_rss_mib"), False),
+    ("large shape: search one experiment, all pages (s)", ("large", "search_seconds"), False),
     ("idle RSS (MiB)", ("writes", "idle_rss_mib"), False),
     ("peak RSS under write load (MiB)", ("writes", "peak_rss_mib"), False),
     ("start to first /health (s)", ("writes", "startup_s"), False),
@@ -410,6 +494,10 @@ def render(results, meta):
     if "physical_limit" in meta:
         lines.append(f"SQLite physical limit for the log-batch rows (one prepared statement, 1000 rows a "
                      f"transaction, no server): {meta['physical_limit']['rows_per_s']:,} rows/s.")
+    if "large_shape" in meta:
+        lines.append(f"Large shape: {meta['large_shape']} (experiments x runs x metrics, one point each), "
+                     "scaled from FastTrackML's 50x1500x1500, which `mlflow server` could not ingest in 10 "
+                     "minutes on this machine; 4 client threads, log-batch of 1,000.")
     lines.append("Traces (OTLP and the client's trace path): not measured, ferroflow has no trace API yet.")
     return "\n".join(lines)
 
@@ -420,15 +508,18 @@ def main():
     parser.add_argument("--runs", type=int, default=10000)
     parser.add_argument("--duration", type=int, default=10, help="seconds of load per wrk scenario")
     parser.add_argument("--history-points", default="100000,1000000")
+    parser.add_argument("--large-shape", default="5x40x1500",
+                        help="experiments x runs x metrics of FastTrackML's large shape (theirs: 50x1500x1500)")
     parser.add_argument("--out", default=os.path.join(ROOT, "bench", "results"))
     args = parser.parse_args()
     servers = args.servers.split(",")
     workdir = tempfile.mkdtemp(prefix="ferroflow-bench-")
     small, large = (int(points) for points in args.history_points.split(","))
     histories = {"h100k": small, "h1m": large}
+    large_shape = tuple(int(part) for part in args.large_shape.split("x"))
     meta = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "machine": f"{os.cpu_count()} cores, {round(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30)} GiB",
-            "command": "bench/run " + " ".join(sys.argv[1:])}
+            "command": "bench/run " + " ".join(sys.argv[1:]), "large_shape": args.large_shape}
     print(f"work dir {workdir}", flush=True)
     results = {kind: {} for kind in servers}
     try:
@@ -446,6 +537,11 @@ def main():
                 results[kind]["reads"] = measure_reads(kind, workdir, seeded, args.duration)
             except Exception as error:
                 results[kind]["reads"] = {"error": str(error)}
+            print(f"{kind}: large shape {args.large_shape}", flush=True)
+            try:
+                results[kind]["large"] = measure_large(kind, workdir, large_shape)
+            except Exception as error:
+                results[kind]["large"] = {"error": str(error)}
             print(json.dumps(results[kind], indent=1), flush=True)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

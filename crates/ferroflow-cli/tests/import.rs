@@ -9,6 +9,7 @@
     reason = "tests fail loudly"
 )]
 
+use ferroflow_core::ids::HistoryCursor;
 use ferroflow_core::store::TrackingStore;
 use ferroflow_store::SqlStore;
 use std::path::{Path, PathBuf};
@@ -186,7 +187,7 @@ async fn import_twice_then_read_through_the_store() {
     );
 
     let history = store
-        .get_metric_history(FIRST_RUN, "loss", None, 0)
+        .get_metric_history(FIRST_RUN, "loss", None, HistoryCursor::default())
         .await
         .unwrap()
         .items;
@@ -203,7 +204,7 @@ async fn import_twice_then_read_through_the_store() {
         ]
     );
     let acc = store
-        .get_metric_history(FIRST_RUN, "acc", None, 0)
+        .get_metric_history(FIRST_RUN, "acc", None, HistoryCursor::default())
         .await
         .unwrap()
         .items;

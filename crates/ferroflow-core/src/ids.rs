@@ -205,9 +205,71 @@ pub fn encode_page_token(offset: usize) -> String {
 
 /// Decodes a page token; an absent or empty token is offset 0.
 pub fn decode_page_token(token: Option<&str>) -> Result<usize> {
+    Ok(decode_token_object(token)?.map_or(0, |(offset, _)| offset))
+}
+
+/// Where a page of a metric history starts. `offset` is MLflow's; `after` is the sort key (timestamp, step,
+/// stored value, is_nan) of the last point already returned, which ferroflow's own tokens carry so that
+/// the next page seeks to it in the index instead of skipping `offset` points again. A token from MLflow
+/// (offset only) still works.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct HistoryCursor {
+    pub offset: usize,
+    pub after: Option<HistoryKey>,
+}
+
+/// The position of one metric point in a history's order.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HistoryKey {
+    pub timestamp: i64,
+    pub step: i64,
+    pub value: f64,
+    pub is_nan: bool,
+}
+
+/// A metric-history page token: base64 of `{"offset": N, "after": [timestamp, step, value, is_nan]}`.
+pub fn encode_history_token(cursor: &HistoryCursor) -> String {
+    match cursor.after {
+        None => encode_page_token(cursor.offset),
+        Some(key) => STANDARD.encode(
+            serde_json::json!({
+                "offset": cursor.offset,
+                "after": [key.timestamp, key.step, key.value, key.is_nan],
+            })
+            .to_string(),
+        ),
+    }
+}
+
+/// Decodes a metric-history page token (ferroflow's with `after`, or MLflow's offset alone).
+pub fn decode_history_token(token: Option<&str>) -> Result<HistoryCursor> {
+    let Some((offset, parsed)) = decode_token_object(token)? else {
+        return Ok(HistoryCursor::default());
+    };
+    let after = match parsed.get("after") {
+        None => None,
+        Some(after) => {
+            let key = after.as_array().and_then(|parts| match parts.as_slice() {
+                [timestamp, step, value, is_nan] => Some(HistoryKey {
+                    timestamp: timestamp.as_i64()?,
+                    step: step.as_i64()?,
+                    value: value.as_f64()?,
+                    is_nan: is_nan.as_bool()?,
+                }),
+                _ => None,
+            });
+            Some(key.ok_or_else(|| {
+                Error::invalid_parameter(format!("Invalid page token, parsed value={parsed}"))
+            })?)
+        }
+    };
+    Ok(HistoryCursor { offset, after })
+}
+
+/// The offset and the whole object of a page token; `None` for an absent or empty token.
+fn decode_token_object(token: Option<&str>) -> Result<Option<(usize, serde_json::Value)>> {
     let token = match token {
-        None => return Ok(0),
-        Some("") => return Ok(0),
+        None | Some("") => return Ok(None),
         Some(token) => token,
     };
     // MLflow's three messages, one per stage that can fail.
@@ -225,7 +287,8 @@ pub fn decode_page_token(token: Option<&str>) -> Result<usize> {
         .get("offset")
         .and_then(serde_json::Value::as_u64)
         .ok_or_else(invalid)?;
-    usize::try_from(offset).map_err(|_| invalid())
+    let offset = usize::try_from(offset).map_err(|_| invalid())?;
+    Ok(Some((offset, parsed)))
 }
 
 #[cfg(test)]
@@ -238,6 +301,49 @@ mod tests {
         assert_eq!(decode_page_token(Some("eyJvZmZzZXQiOiAyfQ==")).unwrap(), 2);
         assert_eq!(decode_page_token(None).unwrap(), 0);
         assert!(decode_page_token(Some("not-a-token")).is_err());
+    }
+
+    #[test]
+    fn history_tokens_carry_the_last_key_and_accept_mlflow_offsets() {
+        let cursor = HistoryCursor {
+            offset: 25_000,
+            after: Some(HistoryKey {
+                timestamp: 1_700_000_000_123,
+                step: -4,
+                value: 0.1 + 0.2,
+                is_nan: false,
+            }),
+        };
+        let token = encode_history_token(&cursor);
+        assert_eq!(decode_history_token(Some(&token)).unwrap(), cursor);
+        // The largest finite double (how +inf is stored) survives the JSON round trip exactly.
+        let stored_infinity = HistoryCursor {
+            offset: 1,
+            after: Some(HistoryKey {
+                timestamp: 0,
+                step: 0,
+                value: f64::MAX,
+                is_nan: true,
+            }),
+        };
+        let token = encode_history_token(&stored_infinity);
+        assert_eq!(decode_history_token(Some(&token)).unwrap(), stored_infinity);
+        assert_eq!(
+            decode_history_token(Some("eyJvZmZzZXQiOiAyfQ==")).unwrap(),
+            HistoryCursor {
+                offset: 2,
+                after: None
+            }
+        );
+        assert_eq!(
+            decode_history_token(None).unwrap(),
+            HistoryCursor::default()
+        );
+        let bad = STANDARD.encode(r#"{"offset": 2, "after": [1, 2]}"#);
+        let error = decode_history_token(Some(&bad)).unwrap_err();
+        assert!(error
+            .message
+            .starts_with("Invalid page token, parsed value="));
     }
 
     #[test]

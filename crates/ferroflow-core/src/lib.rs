@@ -16,6 +16,9 @@ pub mod registry;
 pub mod registry_filter;
 pub mod service;
 pub mod store;
+pub mod trace_filter;
+pub mod trace_json;
+pub mod traces;
 pub mod validation;
 pub mod webhooks;
 

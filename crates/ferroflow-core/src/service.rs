@@ -3,7 +3,9 @@
 
 use crate::error::{Error, Result};
 use crate::filter;
-use crate::ids::{decode_page_token, new_run_id, now_millis, random_run_name};
+use crate::ids::{
+    decode_history_token, decode_page_token, new_run_id, now_millis, random_run_name,
+};
 use crate::model::{
     Batch, ExperimentQuery, LifecycleStage, NewExperiment, NewRun, RunInputsWrite, RunQuery,
     RunStatus, RunUpdate, ViewType,
@@ -320,27 +322,52 @@ impl TrackingService {
             experiment.artifact_location.trim_end_matches('/'),
             run_id
         );
+        let user_id = request.user_id.unwrap_or_default();
+        // MLflow stores what the client sent, 0 when it sent nothing; every client sends it.
+        let start_time = request.start_time.unwrap_or(0);
         self.store
             .create_run(NewRun {
                 run_id: run_id.clone(),
-                experiment_id,
-                run_name,
-                user_id: request.user_id.unwrap_or_default(),
-                // MLflow stores what the client sent, 0 when it sent nothing; every client sends it.
-                start_time: request.start_time.unwrap_or(0),
-                artifact_uri,
-                tags,
+                experiment_id: experiment.experiment_id.clone(),
+                run_name: run_name.clone(),
+                user_id: user_id.clone(),
+                start_time,
+                artifact_uri: artifact_uri.clone(),
+                tags: tags.clone(),
             })
             .await?;
-        let mut created = self
-            .get_run(RunIdRequest {
-                run_id: Some(run_id),
-                run_uuid: None,
-            })
-            .await?;
-        // A new run has no outputs, and MLflow's create-run answer leaves the field out.
-        created.run.outputs = None;
-        Ok(created)
+        // The answer is what was just written, as a read would return it (one row per tag key, the last
+        // value winning, in key order), without reading it back. A new run has no metrics, params, inputs
+        // or outputs, and MLflow's create-run answer leaves `outputs` out.
+        let mut stored_tags: Vec<RunTag> = Vec::with_capacity(tags.len());
+        for tag in tags.into_iter().rev() {
+            if !stored_tags.iter().any(|stored| stored.key == tag.key) {
+                stored_tags.push(tag);
+            }
+        }
+        stored_tags.sort_by(|left, right| left.key.cmp(&right.key));
+        Ok(RunResponse {
+            run: Run {
+                info: RunInfo {
+                    run_id: run_id.clone(),
+                    run_uuid: run_id,
+                    run_name,
+                    experiment_id: experiment.experiment_id,
+                    user_id,
+                    status: RunStatus::Running.as_str().to_owned(),
+                    start_time: Some(start_time),
+                    end_time: None,
+                    artifact_uri,
+                    lifecycle_stage: LifecycleStage::Active.as_str().to_owned(),
+                },
+                data: RunData {
+                    tags: stored_tags,
+                    ..RunData::default()
+                },
+                inputs: RunInputs::default(),
+                outputs: None,
+            },
+        })
     }
 
     pub async fn get_run(&self, request: RunIdRequest) -> Result<RunResponse> {
@@ -639,10 +666,10 @@ impl TrackingService {
             Some(value) => Some(to_usize(value)),
         };
         // Like MLflow, a run without this metric (or without any row at all) has an empty history.
-        let offset = decode_page_token(request.page_token.as_deref())?;
+        let cursor = decode_history_token(request.page_token.as_deref())?;
         let page = self
             .store
-            .get_metric_history(&run_id, &metric_key, max_results, offset)
+            .get_metric_history(&run_id, &metric_key, max_results, cursor)
             .await?;
         Ok(MetricsResponse {
             metrics: page.items,

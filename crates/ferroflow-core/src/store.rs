@@ -3,6 +3,7 @@
 //! ids and times. Each method that writes several rows does so in one transaction.
 
 use crate::error::Result;
+use crate::ids::HistoryCursor;
 use crate::model::{
     Batch, DatasetSummary, ExperimentQuery, LifecycleStage, NewExperiment, NewRun, Page, RunInfo,
     RunInputsWrite, RunQuery, RunUpdate,
@@ -45,13 +46,14 @@ pub trait TrackingStore: Send + Sync + 'static {
     async fn delete_run_tag(&self, run_id: &str, key: &str) -> Result<bool>;
     async fn search_runs(&self, query: RunQuery) -> Result<Page<Run>>;
 
-    /// One page of a metric's history, ordered by timestamp, step and value.
+    /// One page of a metric's history, ordered by timestamp, step and value, starting at `cursor`; the
+    /// next page's token is [`crate::ids::encode_history_token`]'s.
     async fn get_metric_history(
         &self,
         run_id: &str,
         key: &str,
         max_results: Option<usize>,
-        offset: usize,
+        cursor: HistoryCursor,
     ) -> Result<Page<Metric>>;
     /// Each run's history of `key` with `run_id` set, runs in id order, at most `max_results` points per run.
     async fn get_metric_history_bulk(

@@ -7,6 +7,7 @@ pub mod error_code;
 pub mod lenient;
 pub mod logged_models;
 pub mod registry;
+pub mod traces;
 pub mod tracking;
 pub mod webhooks;
 

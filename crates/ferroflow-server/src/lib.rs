@@ -18,6 +18,8 @@ pub use webhook_delivery::WebhookSettings;
 
 /// The prefixes under which MLflow serves every tracking route.
 const API_PREFIXES: [&str; 2] = ["/api/2.0/mlflow", "/ajax-api/2.0/mlflow"];
+/// The prefixes of MLflow 3 routes.
+const API_V3_PREFIXES: [&str; 2] = ["/api/3.0/mlflow", "/ajax-api/3.0/mlflow"];
 
 /// Builds the whole application.
 pub fn app(state: AppState) -> Router {
@@ -46,6 +48,17 @@ pub fn app(state: AppState) -> Router {
         for (path, method_router) in routes::webhooks::routes() {
             router = router.route(&format!("{prefix}{path}"), method_router);
         }
+        for (path, method_router) in routes::traces::routes_v2() {
+            router = router.route(&format!("{prefix}{path}"), method_router);
+        }
+    }
+    for prefix in API_V3_PREFIXES {
+        for (path, method_router) in routes::traces::routes_v3() {
+            router = router.route(&format!("{prefix}{path}"), method_router);
+        }
+    }
+    for (path, method_router) in routes::otlp::routes() {
+        router = router.route(path, method_router);
     }
     for (path, method_router) in routes::tracking::ajax_only_routes() {
         router = router.route(&format!("/ajax-api/2.0/mlflow{path}"), method_router);

@@ -7,6 +7,7 @@ use ferroflow_core::logged_models::LoggedModelService;
 use ferroflow_core::registry::RegistryService;
 use ferroflow_core::service::TrackingService;
 use ferroflow_core::store::TrackingStore;
+use ferroflow_core::traces::TraceService;
 use ferroflow_core::webhooks::{WebhookService, WebhookStore};
 use metrics_exporter_prometheus::PrometheusHandle;
 use std::sync::Arc;
@@ -26,6 +27,7 @@ pub struct AppState {
     pub tracking: Arc<dyn TrackingStore>,
     pub service: TrackingService,
     pub logged_models: LoggedModelService,
+    pub traces: TraceService,
     pub registry: RegistryService,
     pub webhooks: WebhookService,
     /// Sends registry events to webhooks, and test deliveries.
@@ -52,6 +54,7 @@ impl AppState {
         let ferroflow_store::Stores {
             tracking,
             logged_models,
+            traces,
             registry,
             webhooks: webhook_store,
         } = stores.into();
@@ -59,6 +62,7 @@ impl AppState {
         let registry = RegistryService::new(registry, tracking.clone(), logged_models.clone())
             .with_trusted_artifact_roots(vec![config.default_artifact_root.clone()]);
         let logged_models = LoggedModelService::new(logged_models, tracking.clone());
+        let traces = TraceService::new(traces, tracking.clone());
         let (webhooks, webhook_deliverer) = webhook_parts(
             webhook_store.clone(),
             WebhookSettings::default(),
@@ -69,6 +73,7 @@ impl AppState {
             tracking,
             service,
             logged_models,
+            traces,
             registry,
             webhooks,
             webhook_deliverer,

@@ -13,6 +13,7 @@ mod schema;
 pub mod search;
 mod sql;
 mod sqlite;
+pub mod trace_search;
 mod uri;
 
 pub use schema::{check_schema, upgrade_schema, SchemaState, UpgradeOutcome};
@@ -26,6 +27,7 @@ pub use uri::{BackendUri, ServerUri, UriError};
 use ferroflow_core::logged_models::LoggedModelStore;
 use ferroflow_core::registry::RegistryStore;
 use ferroflow_core::store::TrackingStore;
+use ferroflow_core::traces::TraceStore;
 use ferroflow_core::webhooks::WebhookStore;
 use std::path::Path;
 use std::sync::Arc;
@@ -35,6 +37,7 @@ use std::sync::Arc;
 pub struct Stores {
     pub tracking: Arc<dyn TrackingStore>,
     pub logged_models: Arc<dyn LoggedModelStore>,
+    pub traces: Arc<dyn TraceStore>,
     pub registry: Arc<dyn RegistryStore>,
     pub webhooks: Arc<dyn WebhookStore>,
 }
@@ -44,6 +47,7 @@ impl From<Arc<SqlStore>> for Stores {
         Self {
             tracking: store.clone(),
             logged_models: store.clone(),
+            traces: store.clone(),
             registry: store.clone(),
             webhooks: store,
         }

@@ -2,6 +2,7 @@
 //! locked", and a pool of read-only connections.
 
 use crate::sql::connection::Pools;
+use crate::sql::sqlite_writer::SqliteWriter;
 use crate::sql::{append_to_uri, check_revision, Existing, SCHEMA_REVISION};
 use crate::OpenError;
 use sqlx::sqlite::{
@@ -13,6 +14,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 const SCHEMA: &str = include_str!("../schema/sqlite.sql");
+/// Rows sqlx buffers between SQLite's worker thread and the reading task (its default is 50).
+const ROW_BUFFER: usize = 4096;
 
 /// Opens (creating if needed) the database at `path` and makes sure it holds MLflow 3.17's schema.
 pub(crate) async fn open(path: &Path, default_artifact_root: &str) -> Result<Pools, OpenError> {
@@ -33,26 +36,68 @@ pub(crate) async fn open(path: &Path, default_artifact_root: &str) -> Result<Poo
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal)
         .busy_timeout(Duration::from_secs(30))
-        .foreign_keys(true);
-    let writer = SqlitePoolOptions::new()
+        .foreign_keys(true)
+        // sqlx hands each row from SQLite's worker thread to the task through a channel; a deep buffer lets
+        // a long read (a metric history page of 25,000 points) run without a thread switch per row.
+        .row_buffer_size(ROW_BUFFER);
+    if in_memory {
+        // Only the connection that made an in-memory database sees it: the writer serves reads too.
+        let writer = SqliteWriter::open(Path::new(":memory:")).map_err(connect_error)?;
+        create_in_memory(&writer, default_artifact_root)
+            .await
+            .map_err(|source| OpenError::Migrate {
+                database: display.clone(),
+                source,
+            })?;
+        return Ok(Pools::Sqlite {
+            writer,
+            readers: None,
+        });
+    }
+    // The schema is created or checked through sqlx (one connection, closed again), then the server's
+    // write connection is opened directly (see `sql/sqlite_writer.rs`) and the readers through sqlx.
+    let migration = SqlitePoolOptions::new()
         .max_connections(1)
-        .min_connections(if in_memory { 1 } else { 0 })
-        .idle_timeout(None)
-        .max_lifetime(None)
         .connect_with(options.clone())
         .await
         .map_err(connect_error)?;
-    migrate(&writer, &display, default_artifact_root).await?;
-    let readers = if in_memory {
-        writer.clone()
-    } else {
-        SqlitePoolOptions::new()
-            .max_connections(8)
-            .connect_with(options.read_only(true))
-            .await
-            .map_err(connect_error)?
-    };
-    Ok(Pools::Sqlite { writer, readers })
+    let migrated = migrate(&migration, &display, default_artifact_root).await;
+    migration.close().await;
+    migrated?;
+    let writer = SqliteWriter::open(path).map_err(connect_error)?;
+    let readers = SqlitePoolOptions::new()
+        .max_connections(8)
+        .connect_with(options.read_only(true))
+        .await
+        .map_err(connect_error)?;
+    Ok(Pools::Sqlite {
+        writer,
+        readers: Some(readers),
+    })
+}
+
+/// The schema, its stamp and experiment 0 in a new in-memory database.
+async fn create_in_memory(
+    writer: &SqliteWriter,
+    default_artifact_root: &str,
+) -> Result<(), sqlx::Error> {
+    writer.execute_batch(SCHEMA).await?;
+    writer
+        .execute(
+            "INSERT INTO alembic_version (version_num) VALUES (?)",
+            vec![SCHEMA_REVISION.into()],
+        )
+        .await?;
+    let now = ferroflow_core::ids::now_millis();
+    writer
+        .execute(
+            "INSERT INTO experiments \
+             (experiment_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time, workspace) \
+             VALUES (0, 'Default', ?, 'active', ?, ?, 'default')",
+            vec![append_to_uri(default_artifact_root, "0").into(), now.into(), now.into()],
+        )
+        .await?;
+    Ok(())
 }
 
 /// Creates the schema in an empty database, or checks the revision of an existing one. A database at any

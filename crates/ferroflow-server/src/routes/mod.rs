@@ -3,6 +3,8 @@
 pub mod artifacts;
 pub mod logged_models;
 pub mod meta;
+pub mod otlp;
 pub mod registry;
+pub mod traces;
 pub mod tracking;
 pub mod webhooks;

@@ -10,8 +10,10 @@
 //! MySQL gets backquotes for the double quotes around identifiers (`"key"` is reserved there). Values are
 //! always bound, never written into the text.
 
+use super::sqlite_writer::{DirectRow, DirectTransaction, SqliteWriter};
 use crate::search::Dialect;
 use ferroflow_core::Error;
+use rusqlite::types::Value as SqliteValue;
 use sea_query::{
     MysqlQueryBuilder, PostgresQueryBuilder, QueryStatementWriter, SqliteQueryBuilder,
 };
@@ -19,7 +21,7 @@ use sea_query_binder::SqlxValues;
 use sqlx::mysql::{MySqlDatabaseError, MySqlPool, MySqlRow};
 use sqlx::postgres::{PgPool, PgRow};
 use sqlx::sqlite::{SqlitePool, SqliteRow};
-use sqlx::{Column, MySql, Postgres, Row as _, Sqlite, TypeInfo};
+use sqlx::{Column, MySql, Postgres, Row as _, TypeInfo};
 use std::borrow::Cow;
 
 /// A statement and its bound values.
@@ -67,6 +69,11 @@ impl Query {
         self
     }
 
+    /// The statement for SQLite's direct write connection: static SQL is already in SQLite's syntax.
+    fn into_sqlite(self) -> (Cow<'static, str>, Vec<sea_query::Value>) {
+        (self.sql, self.values)
+    }
+
     fn render(self, dialect: Dialect) -> (String, SqlxValues) {
         let sql = if self.rendered {
             self.sql.into_owned()
@@ -109,6 +116,7 @@ pub(crate) fn render(sql: &str, dialect: Dialect) -> String {
 }
 
 /// The outcome of a write.
+#[derive(Debug)]
 pub(crate) struct Done {
     pub(crate) rows_affected: u64,
     /// The id given to the inserted row by an auto-increment column (SQLite and MySQL; PostgreSQL uses
@@ -120,10 +128,11 @@ pub(crate) struct Done {
 #[derive(Clone)]
 pub(crate) enum Pools {
     /// One writer connection (SQLite takes one writer at a time; queueing here beats "database is
-    /// locked") and a pool of read-only connections.
+    /// locked"), driven directly (`sqlite_writer.rs`), and a pool of read-only connections (none for an
+    /// in-memory database, which only the writer can see).
     Sqlite {
-        writer: SqlitePool,
-        readers: SqlitePool,
+        writer: SqliteWriter,
+        readers: Option<SqlitePool>,
     },
     Postgres(PgPool),
     MySql(MySqlPool),
@@ -149,10 +158,25 @@ impl Pools {
     /// Runs a read on a reader connection.
     pub(crate) async fn fetch_all(&self, query: Query) -> Result<Vec<Row>, sqlx::Error> {
         Ok(match self {
-            Pools::Sqlite { readers, .. } => run!(query, Dialect::Sqlite, fetch_all, readers)?
+            Pools::Sqlite {
+                readers: Some(readers),
+                ..
+            } => run!(query, Dialect::Sqlite, fetch_all, readers)?
                 .into_iter()
                 .map(Row::Sqlite)
                 .collect(),
+            Pools::Sqlite {
+                writer,
+                readers: None,
+            } => {
+                let (sql, values) = query.into_sqlite();
+                writer
+                    .fetch(&sql, values, None)
+                    .await?
+                    .into_iter()
+                    .map(Row::Direct)
+                    .collect()
+            }
             Pools::Postgres(pool) => run!(query, Dialect::Postgres, fetch_all, pool)?
                 .into_iter()
                 .map(Row::Postgres)
@@ -166,8 +190,21 @@ impl Pools {
 
     pub(crate) async fn fetch_optional(&self, query: Query) -> Result<Option<Row>, sqlx::Error> {
         Ok(match self {
-            Pools::Sqlite { readers, .. } => {
-                run!(query, Dialect::Sqlite, fetch_optional, readers)?.map(Row::Sqlite)
+            Pools::Sqlite {
+                readers: Some(readers),
+                ..
+            } => run!(query, Dialect::Sqlite, fetch_optional, readers)?.map(Row::Sqlite),
+            Pools::Sqlite {
+                writer,
+                readers: None,
+            } => {
+                let (sql, values) = query.into_sqlite();
+                writer
+                    .fetch(&sql, values, Some(1))
+                    .await?
+                    .into_iter()
+                    .next()
+                    .map(Row::Direct)
             }
             Pools::Postgres(pool) => {
                 run!(query, Dialect::Postgres, fetch_optional, pool)?.map(Row::Postgres)
@@ -182,11 +219,8 @@ impl Pools {
     pub(crate) async fn execute(&self, query: Query) -> Result<Done, sqlx::Error> {
         Ok(match self {
             Pools::Sqlite { writer, .. } => {
-                let result = run!(query, Dialect::Sqlite, execute, writer)?;
-                Done {
-                    rows_affected: result.rows_affected(),
-                    last_insert_id: Some(result.last_insert_rowid()),
-                }
+                let (sql, values) = query.into_sqlite();
+                writer.execute(&sql, values).await?
             }
             Pools::Postgres(pool) => {
                 let result = run!(query, Dialect::Postgres, execute, pool)?;
@@ -217,7 +251,9 @@ impl Pools {
     pub(crate) async fn close(&self) {
         match self {
             Pools::Sqlite { writer, readers } => {
-                readers.close().await;
+                if let Some(readers) = readers {
+                    readers.close().await;
+                }
                 writer.close().await;
             }
             Pools::Postgres(pool) => pool.close().await,
@@ -228,7 +264,7 @@ impl Pools {
 
 /// An open transaction; dropped without [`Transaction::commit`], it rolls back.
 pub(crate) enum Transaction {
-    Sqlite(sqlx::Transaction<'static, Sqlite>),
+    Sqlite(DirectTransaction),
     Postgres(sqlx::Transaction<'static, Postgres>),
     MySql(sqlx::Transaction<'static, MySql>),
 }
@@ -248,7 +284,12 @@ impl Transaction {
     ) -> Result<Option<Row>, sqlx::Error> {
         Ok(match self {
             Transaction::Sqlite(transaction) => {
-                run!(query, Dialect::Sqlite, fetch_optional, &mut **transaction)?.map(Row::Sqlite)
+                let (sql, values) = query.into_sqlite();
+                transaction
+                    .fetch(&sql, values, Some(1))?
+                    .into_iter()
+                    .next()
+                    .map(Row::Direct)
             }
             Transaction::Postgres(transaction) => {
                 run!(query, Dialect::Postgres, fetch_optional, &mut **transaction)?
@@ -260,14 +301,36 @@ impl Transaction {
         })
     }
 
+    pub(crate) async fn fetch_all(&mut self, query: Query) -> Result<Vec<Row>, sqlx::Error> {
+        Ok(match self {
+            Transaction::Sqlite(transaction) => {
+                let (sql, values) = query.into_sqlite();
+                transaction
+                    .fetch(&sql, values, None)?
+                    .into_iter()
+                    .map(Row::Direct)
+                    .collect()
+            }
+            Transaction::Postgres(transaction) => {
+                run!(query, Dialect::Postgres, fetch_all, &mut **transaction)?
+                    .into_iter()
+                    .map(Row::Postgres)
+                    .collect()
+            }
+            Transaction::MySql(transaction) => {
+                run!(query, Dialect::MySql, fetch_all, &mut **transaction)?
+                    .into_iter()
+                    .map(Row::MySql)
+                    .collect()
+            }
+        })
+    }
+
     pub(crate) async fn execute(&mut self, query: Query) -> Result<Done, sqlx::Error> {
         Ok(match self {
             Transaction::Sqlite(transaction) => {
-                let result = run!(query, Dialect::Sqlite, execute, &mut **transaction)?;
-                Done {
-                    rows_affected: result.rows_affected(),
-                    last_insert_id: Some(result.last_insert_rowid()),
-                }
+                let (sql, values) = query.into_sqlite();
+                transaction.execute(&sql, values)?
             }
             Transaction::Postgres(transaction) => {
                 let result = run!(query, Dialect::Postgres, execute, &mut **transaction)?;
@@ -288,7 +351,7 @@ impl Transaction {
 
     pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
         match self {
-            Transaction::Sqlite(transaction) => transaction.commit().await,
+            Transaction::Sqlite(transaction) => transaction.commit(),
             Transaction::Postgres(transaction) => transaction.commit().await,
             Transaction::MySql(transaction) => transaction.commit().await,
         }
@@ -298,6 +361,8 @@ impl Transaction {
 /// One result row, read by column name with [`Row::get`].
 pub(crate) enum Row {
     Sqlite(SqliteRow),
+    /// A row read on SQLite's direct write connection.
+    Direct(DirectRow),
     Postgres(PgRow),
     MySql(MySqlRow),
 }
@@ -319,6 +384,7 @@ macro_rules! same_on_every_driver {
             fn from_column(row: &Row, column: &str) -> Result<Self, sqlx::Error> {
                 match row {
                     Row::Sqlite(row) => row.try_get(column),
+                    Row::Direct(row) => FromSqliteValue::from_value(row.value(column)?, column),
                     Row::Postgres(row) => row.try_get(column),
                     Row::MySql(row) => row.try_get(column),
                 }
@@ -333,6 +399,7 @@ impl FromColumn for Option<i64> {
     fn from_column(row: &Row, column: &str) -> Result<Self, sqlx::Error> {
         match row {
             Row::Sqlite(row) => row.try_get(column),
+            Row::Direct(row) => FromSqliteValue::from_value(row.value(column)?, column),
             // MLflow's `Integer` columns (experiment ids, statuses) are INT4 on PostgreSQL.
             Row::Postgres(row) => match row.try_column(column)?.type_info().name() {
                 "INT4" => Ok(row.try_get::<Option<i32>, _>(column)?.map(i64::from)),
@@ -341,6 +408,70 @@ impl FromColumn for Option<i64> {
             },
             Row::MySql(row) => row.try_get(column),
         }
+    }
+}
+
+/// A Rust type read from a value of SQLite's direct connection, converting between SQLite's storage
+/// classes as sqlx's SQLite driver does (integers as doubles, 0/1 as booleans).
+trait FromSqliteValue: Sized {
+    fn from_value(value: &SqliteValue, column: &str) -> Result<Self, sqlx::Error>;
+}
+
+fn decode_error(column: &str, value: &SqliteValue, wanted: &str) -> sqlx::Error {
+    sqlx::Error::ColumnDecode {
+        index: column.to_owned(),
+        source: format!("cannot read {:?} as {wanted}", value.data_type()).into(),
+    }
+}
+
+impl<T: FromSqliteValue> FromSqliteValue for Option<T> {
+    fn from_value(value: &SqliteValue, column: &str) -> Result<Self, sqlx::Error> {
+        match value {
+            SqliteValue::Null => Ok(None),
+            value => T::from_value(value, column).map(Some),
+        }
+    }
+}
+
+impl FromSqliteValue for String {
+    fn from_value(value: &SqliteValue, column: &str) -> Result<Self, sqlx::Error> {
+        match value {
+            SqliteValue::Text(text) => Ok(text.clone()),
+            SqliteValue::Blob(bytes) => {
+                String::from_utf8(bytes.clone()).map_err(|_| decode_error(column, value, "text"))
+            }
+            SqliteValue::Integer(number) => Ok(number.to_string()),
+            SqliteValue::Real(number) => Ok(number.to_string()),
+            SqliteValue::Null => Err(decode_error(column, value, "text")),
+        }
+    }
+}
+
+impl FromSqliteValue for f64 {
+    fn from_value(value: &SqliteValue, column: &str) -> Result<Self, sqlx::Error> {
+        match value {
+            SqliteValue::Real(number) => Ok(*number),
+            SqliteValue::Integer(number) => Ok(*number as f64),
+            _ => Err(decode_error(column, value, "a double")),
+        }
+    }
+}
+
+impl FromSqliteValue for i64 {
+    fn from_value(value: &SqliteValue, column: &str) -> Result<Self, sqlx::Error> {
+        match value {
+            SqliteValue::Integer(number) => Ok(*number),
+            SqliteValue::Real(number) if number.fract() == 0.0 => Ok(*number as i64),
+            _ => Err(decode_error(column, value, "an integer")),
+        }
+    }
+}
+
+impl FromSqliteValue for bool {
+    fn from_value(value: &SqliteValue, column: &str) -> Result<Self, sqlx::Error> {
+        i64::from_value(value, column)
+            .map(|number| number != 0)
+            .map_err(|_| decode_error(column, value, "a boolean"))
     }
 }
 

@@ -4,7 +4,7 @@ use super::connection::{db_error, is_unique_violation, query, Query, Row, Transa
 use super::{append_to_uri, placeholders, SqlStore};
 use crate::search::{self, Dialect};
 use async_trait::async_trait;
-use ferroflow_core::ids::encode_page_token;
+use ferroflow_core::ids::{encode_history_token, encode_page_token, HistoryCursor, HistoryKey};
 use ferroflow_core::model::{
     Batch, DatasetSummary, ExperimentQuery, LifecycleStage, NewExperiment, NewRun, Page, RunInfo,
     RunInputsWrite, RunQuery, RunUpdate,
@@ -15,7 +15,7 @@ use ferroflow_proto::tracking::{
     Dataset, DatasetInput, Experiment, ExperimentTag, InputTag, Metric, ModelInput, ModelOutput,
     Param, Run, RunData, RunInputs, RunOutputs, RunTag,
 };
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// The tag that mirrors a run's name.
 const RUN_NAME_TAG: &str = "mlflow.runName";
@@ -367,8 +367,22 @@ fn for_update(dialect: Dialect, select: &str) -> String {
     }
 }
 
+/// `(?, ?, ?), (?, ?, ?)`: the VALUES rows of a multi-row INSERT of `rows` rows of `columns` values.
+fn value_rows(columns: usize, rows: usize) -> String {
+    let row = format!("({})", placeholders(columns));
+    let mut text = String::with_capacity(rows * (row.len() + 2));
+    for index in 0..rows {
+        if index > 0 {
+            text.push_str(", ");
+        }
+        text.push_str(&row);
+    }
+    text
+}
+
 /// Writes metrics, keeping `latest_metrics` at the row with the greatest (step, timestamp, value), and
-/// links those that name a logged model to it (`logged_model_metrics`).
+/// links those that name a logged model to it (`logged_model_metrics`). Rows go in multi-row INSERTs of
+/// [`CHUNK`] rows, so a batch of 1000 metrics costs a handful of statements, not a thousand.
 async fn write_metrics(
     transaction: &mut Transaction,
     run_id: &str,
@@ -376,177 +390,261 @@ async fn write_metrics(
 ) -> Result<()> {
     super::logged_models::write_logged_model_metrics(transaction, run_id, metrics).await?;
     let dialect = transaction.dialect();
-    let insert_metric = insert_ignoring_duplicates(
-        dialect,
-        "INSERT INTO metrics (\"key\", value, timestamp, run_uuid, step, is_nan) VALUES (?, ?, ?, ?, ?, ?)",
-        "run_uuid",
-    );
-    let mut latest: HashMap<&str, (i64, i64, f64, bool)> = HashMap::new();
-    for metric in metrics {
-        let (value, is_nan) = sanitize_metric_value(metric.value);
-        transaction
-            .execute(
-                query(insert_metric.clone())
-                    .bind(metric.key.as_str())
-                    .bind(value)
-                    .bind(metric.timestamp)
-                    .bind(run_id)
-                    .bind(metric.step)
-                    .bind(is_nan),
-            )
-            .await
-            .map_err(db_error)?;
-        let candidate = (metric.step, metric.timestamp, value, is_nan);
-        latest
-            .entry(metric.key.as_str())
-            .and_modify(|current| {
-                if is_newer(candidate, *current) {
-                    *current = candidate;
-                }
-            })
-            .or_insert(candidate);
+    let mut latest: BTreeMap<&str, LatestKey> = BTreeMap::new();
+    for chunk in metrics.chunks(CHUNK) {
+        let insert = insert_ignoring_duplicates(
+            dialect,
+            &format!(
+                "INSERT INTO metrics (\"key\", value, timestamp, run_uuid, step, is_nan) VALUES {}",
+                value_rows(6, chunk.len())
+            ),
+            "run_uuid",
+        );
+        let mut statement = query(insert);
+        for metric in chunk {
+            let (value, is_nan) = sanitize_metric_value(metric.value);
+            statement = statement
+                .bind(metric.key.as_str())
+                .bind(value)
+                .bind(metric.timestamp)
+                .bind(run_id)
+                .bind(metric.step)
+                .bind(is_nan);
+            let candidate = (metric.step, metric.timestamp, value, is_nan);
+            latest
+                .entry(metric.key.as_str())
+                .and_modify(|current| {
+                    if is_newer(candidate, *current) {
+                        *current = candidate;
+                    }
+                })
+                .or_insert(candidate);
+        }
+        transaction.execute(statement).await.map_err(db_error)?;
     }
-    // The row is inserted if missing, then read under a row lock, so concurrent writers of the same run
-    // and key (PostgreSQL, MySQL) take turns instead of overwriting a newer value.
-    let insert_latest = insert_ignoring_duplicates(
-        dialect,
-        "INSERT INTO latest_metrics (\"key\", value, timestamp, step, is_nan, run_uuid) VALUES (?, ?, ?, ?, ?, ?)",
-        "run_uuid",
-    );
-    let select_latest = for_update(
-        dialect,
-        "SELECT step, timestamp, value FROM latest_metrics WHERE run_uuid = ? AND \"key\" = ?",
-    );
-    for (key, (step, timestamp, value, is_nan)) in latest {
-        transaction
-            .execute(
-                query(insert_latest.clone())
-                    .bind(key)
-                    .bind(value)
-                    .bind(timestamp)
-                    .bind(step)
-                    .bind(is_nan)
-                    .bind(run_id),
-            )
-            .await
-            .map_err(db_error)?;
-        let current = transaction
-            .fetch_optional(query(select_latest.clone()).bind(run_id).bind(key))
-            .await
-            .map_err(db_error)?;
-        let replace = match current {
-            None => true,
-            Some(row) => {
-                let current_step: i64 = row.get("step")?;
-                let current_timestamp: Option<i64> = row.get("timestamp")?;
-                let current_value: f64 = row.get("value")?;
-                // A row just inserted is the candidate itself, which is not newer than itself.
-                is_newer(
-                    (step, timestamp, value, is_nan),
-                    (
-                        current_step,
-                        current_timestamp.unwrap_or(0),
-                        current_value,
-                        false,
-                    ),
-                )
-            }
-        };
-        if replace {
+    // Keys in a fixed (sorted) order, so concurrent writers of one run lock rows in the same order.
+    let latest: Vec<(&str, LatestKey)> = latest.into_iter().collect();
+    for chunk in latest.chunks(CHUNK) {
+        write_latest_metrics(transaction, run_id, chunk).await?;
+    }
+    Ok(())
+}
+
+/// Replaces each `latest_metrics` row whose candidate is newer (MLflow's order: step, timestamp, value)
+/// and inserts the missing ones. SQLite and PostgreSQL do it in one conditional upsert, which PostgreSQL
+/// evaluates under the row lock. MySQL's `ON DUPLICATE KEY UPDATE` assigns columns one after another (a
+/// condition on them would see half-updated rows), so there the rows are inserted if missing, read
+/// `FOR UPDATE`, and the older ones updated.
+async fn write_latest_metrics(
+    transaction: &mut Transaction,
+    run_id: &str,
+    latest: &[(&str, LatestKey)],
+) -> Result<()> {
+    let dialect = transaction.dialect();
+    let rows = value_rows(6, latest.len());
+    let bind_rows = |mut statement: Query| {
+        for (key, (step, timestamp, value, is_nan)) in latest {
+            statement = statement
+                .bind(*key)
+                .bind(*value)
+                .bind(*timestamp)
+                .bind(*step)
+                .bind(*is_nan)
+                .bind(run_id);
+        }
+        statement
+    };
+    let insert =
+        format!("INSERT INTO latest_metrics (\"key\", value, timestamp, step, is_nan, run_uuid) VALUES {rows}");
+    match dialect {
+        Dialect::Sqlite | Dialect::Postgres => {
+            let upsert = format!(
+                "{insert} ON CONFLICT (\"key\", run_uuid) DO UPDATE SET value = excluded.value, \
+                 timestamp = excluded.timestamp, step = excluded.step, is_nan = excluded.is_nan \
+                 WHERE (excluded.step, excluded.timestamp, excluded.value) > \
+                 (latest_metrics.step, COALESCE(latest_metrics.timestamp, 0), latest_metrics.value)"
+            );
             transaction
-                .execute(
-                    query(
-                        "UPDATE latest_metrics SET value = ?, timestamp = ?, step = ?, is_nan = ? \
-                         WHERE run_uuid = ? AND \"key\" = ?",
-                    )
-                    .bind(value)
-                    .bind(timestamp)
-                    .bind(step)
-                    .bind(is_nan)
-                    .bind(run_id)
-                    .bind(key),
+                .execute(bind_rows(query(upsert)))
+                .await
+                .map_err(db_error)?;
+        }
+        Dialect::MySql => {
+            let insert_missing = insert_ignoring_duplicates(dialect, &insert, "run_uuid");
+            transaction
+                .execute(bind_rows(query(insert_missing)))
+                .await
+                .map_err(db_error)?;
+            let select = for_update(
+                dialect,
+                &format!(
+                    "SELECT \"key\", step, timestamp, value FROM latest_metrics \
+                     WHERE run_uuid = ? AND \"key\" IN ({})",
+                    placeholders(latest.len())
+                ),
+            );
+            let current_rows = transaction
+                .fetch_all(
+                    query(select)
+                        .bind(run_id)
+                        .bind_each(latest.iter().map(|(key, _)| *key)),
                 )
                 .await
                 .map_err(db_error)?;
+            let mut current = HashMap::with_capacity(current_rows.len());
+            for row in &current_rows {
+                let key: String = row.get("key")?;
+                let timestamp: Option<i64> = row.get("timestamp")?;
+                current.insert(
+                    key,
+                    (
+                        row.get::<i64>("step")?,
+                        timestamp.unwrap_or(0),
+                        row.get::<f64>("value")?,
+                        false,
+                    ),
+                );
+            }
+            for (key, candidate) in latest {
+                // A row just inserted is the candidate itself, which is not newer than itself.
+                let replace = current
+                    .get(*key)
+                    .is_none_or(|stored| is_newer(*candidate, *stored));
+                if !replace {
+                    continue;
+                }
+                let (step, timestamp, value, is_nan) = *candidate;
+                transaction
+                    .execute(
+                        query(
+                            "UPDATE latest_metrics SET value = ?, timestamp = ?, step = ?, is_nan = ? \
+                             WHERE run_uuid = ? AND \"key\" = ?",
+                        )
+                        .bind(value)
+                        .bind(timestamp)
+                        .bind(step)
+                        .bind(is_nan)
+                        .bind(run_id)
+                        .bind(*key),
+                    )
+                    .await
+                    .map_err(db_error)?;
+            }
         }
     }
     Ok(())
 }
 
+/// A metric's place in MLflow's "latest" order: step, timestamp, stored value (and is_nan, not compared).
+type LatestKey = (i64, i64, f64, bool);
+
 /// MLflow's order for the latest metric: (step, timestamp, value), compared on stored values.
-fn is_newer(candidate: (i64, i64, f64, bool), current: (i64, i64, f64, bool)) -> bool {
+fn is_newer(candidate: LatestKey, current: LatestKey) -> bool {
     (candidate.0, candidate.1) > (current.0, current.1)
         || ((candidate.0, candidate.1) == (current.0, current.1) && candidate.2 > current.2)
 }
 
 /// Adds params that are new; a param already logged with another value aborts the whole batch. The insert
-/// keeps an existing row, so concurrent writers of the same key cannot fail on the primary key.
+/// keeps an existing row, so concurrent writers of the same key cannot fail on the primary key; the stored
+/// values are then read back in one statement and compared.
 async fn write_params(transaction: &mut Transaction, run_id: &str, params: &[Param]) -> Result<()> {
-    let insert = insert_ignoring_duplicates(
-        transaction.dialect(),
-        "INSERT INTO params (\"key\", value, run_uuid) VALUES (?, ?, ?)",
-        "run_uuid",
-    );
-    for param in params {
-        transaction
-            .execute(
-                query(insert.clone())
-                    .bind(param.key.as_str())
-                    .bind(param.value.as_str())
-                    .bind(run_id),
-            )
-            .await
-            .map_err(db_error)?;
-        let stored = transaction
-            .fetch_optional(
-                query("SELECT value FROM params WHERE run_uuid = ? AND \"key\" = ?")
+    for chunk in params.chunks(CHUNK) {
+        let insert = insert_ignoring_duplicates(
+            transaction.dialect(),
+            &format!(
+                "INSERT INTO params (\"key\", value, run_uuid) VALUES {}",
+                value_rows(3, chunk.len())
+            ),
+            "run_uuid",
+        );
+        let mut statement = query(insert);
+        for param in chunk {
+            statement = statement
+                .bind(param.key.as_str())
+                .bind(param.value.as_str())
+                .bind(run_id);
+        }
+        transaction.execute(statement).await.map_err(db_error)?;
+        let select = format!(
+            "SELECT \"key\", value FROM params WHERE run_uuid = ? AND \"key\" IN ({})",
+            placeholders(chunk.len())
+        );
+        let stored_rows = transaction
+            .fetch_all(
+                query(select)
                     .bind(run_id)
-                    .bind(param.key.as_str()),
+                    .bind_each(chunk.iter().map(|param| param.key.as_str())),
             )
             .await
             .map_err(db_error)?;
-        let old_value: Option<String> = stored.map(|row| row.get("value")).transpose()?;
-        match old_value {
-            Some(old_value) if old_value != param.value => {
-                return Err(Error::invalid_parameter(format!(
-                    "Changing param values is not allowed. Param with key='{}' was already logged with \
-                     value='{}' for run ID='{}'. Attempted logging new value '{}'.",
-                    param.key, old_value, run_id, param.value
-                )));
+        let mut stored = HashMap::with_capacity(stored_rows.len());
+        for row in &stored_rows {
+            stored.insert(row.get::<String>("key")?, row.get::<String>("value")?);
+        }
+        for param in chunk {
+            match stored.get(&param.key) {
+                Some(old_value) if *old_value != param.value => {
+                    return Err(Error::invalid_parameter(format!(
+                        "Changing param values is not allowed. Param with key='{}' was already logged \
+                         with value='{}' for run ID='{}'. Attempted logging new value '{}'.",
+                        param.key, old_value, run_id, param.value
+                    )));
+                }
+                _ => {}
             }
-            _ => {}
         }
     }
     Ok(())
 }
 
-async fn write_tags(transaction: &mut Transaction, run_id: &str, tags: &[RunTag]) -> Result<()> {
-    let sql = upsert(
-        transaction.dialect(),
-        "INSERT INTO tags (\"key\", value, run_uuid) VALUES (?, ?, ?)",
-        &["\"key\"", "run_uuid"],
-        &["value"],
-    );
-    for tag in tags {
+/// Sets tags in multi-row upserts; of two tags with one key in a batch the later wins, as on MLflow. With
+/// `rename`, an `mlflow.runName` tag also renames the run (a new run already has its name).
+async fn write_tags(
+    transaction: &mut Transaction,
+    run_id: &str,
+    tags: &[RunTag],
+    rename: bool,
+) -> Result<()> {
+    let last_index: HashMap<&str, usize> = tags
+        .iter()
+        .enumerate()
+        .map(|(index, tag)| (tag.key.as_str(), index))
+        .collect();
+    let last_by_key: Vec<&RunTag> = tags
+        .iter()
+        .enumerate()
+        .filter(|(index, tag)| last_index.get(tag.key.as_str()) == Some(index))
+        .map(|(_, tag)| tag)
+        .collect();
+    for chunk in last_by_key.chunks(CHUNK) {
+        let sql = upsert(
+            transaction.dialect(),
+            &format!(
+                "INSERT INTO tags (\"key\", value, run_uuid) VALUES {}",
+                value_rows(3, chunk.len())
+            ),
+            &["\"key\"", "run_uuid"],
+            &["value"],
+        );
+        let mut statement = query(sql);
+        for tag in chunk {
+            statement = statement
+                .bind(tag.key.as_str())
+                .bind(tag.value.as_str())
+                .bind(run_id);
+        }
+        transaction.execute(statement).await.map_err(db_error)?;
+    }
+    let name = last_by_key.iter().find(|tag| tag.key == RUN_NAME_TAG);
+    if let Some(name) = name.filter(|_| rename) {
         transaction
             .execute(
-                query(sql.clone())
-                    .bind(tag.key.as_str())
-                    .bind(tag.value.as_str())
+                query("UPDATE runs SET name = ? WHERE run_uuid = ?")
+                    .bind(name.value.as_str())
                     .bind(run_id),
             )
             .await
             .map_err(db_error)?;
-        if tag.key == RUN_NAME_TAG {
-            transaction
-                .execute(
-                    query("UPDATE runs SET name = ? WHERE run_uuid = ?")
-                        .bind(tag.value.as_str())
-                        .bind(run_id),
-                )
-                .await
-                .map_err(db_error)?;
-        }
     }
     Ok(())
 }
@@ -798,7 +896,7 @@ impl TrackingStore for SqlStore {
             )
             .await
             .map_err(db_error)?;
-        write_tags(&mut transaction, &run.run_id, &run.tags).await?;
+        write_tags(&mut transaction, &run.run_id, &run.tags, false).await?;
         transaction.commit().await.map_err(db_error)
     }
 
@@ -847,6 +945,7 @@ impl TrackingStore for SqlStore {
                 &mut transaction,
                 run_id,
                 &[ferroflow_core::store::run_tag(RUN_NAME_TAG, run_name)],
+                true,
             )
             .await?;
         }
@@ -885,7 +984,7 @@ impl TrackingStore for SqlStore {
         // Params first: a conflicting value aborts the whole batch before anything else is written.
         write_params(&mut transaction, run_id, &batch.params).await?;
         write_metrics(&mut transaction, run_id, &batch.metrics).await?;
-        write_tags(&mut transaction, run_id, &batch.tags).await?;
+        write_tags(&mut transaction, run_id, &batch.tags, true).await?;
         transaction.commit().await.map_err(db_error)
     }
 
@@ -927,24 +1026,35 @@ impl TrackingStore for SqlStore {
         run_id: &str,
         key: &str,
         max_results: Option<usize>,
-        offset: usize,
+        cursor: HistoryCursor,
     ) -> Result<Page<Metric>> {
         let limit = max_results
             .map(|max| bound(max).saturating_add(1))
             .unwrap_or(i64::MAX);
+        // A token of ours seeks past the last point returned (an index range, whatever the page number);
+        // MLflow's offset-only token skips rows. is_nan ends the order so that every point has one place.
+        let seek = if cursor.after.is_some() {
+            " AND (timestamp, step, value, is_nan) > (?, ?, ?, ?)"
+        } else {
+            ""
+        };
         let sql = format!(
-            "SELECT {METRIC_COLUMNS} FROM metrics WHERE run_uuid = ? AND \"key\" = ? \
-             ORDER BY timestamp, step, value LIMIT ? OFFSET ?"
+            "SELECT {METRIC_COLUMNS} FROM metrics WHERE run_uuid = ? AND \"key\" = ?{seek} \
+             ORDER BY timestamp, step, value, is_nan LIMIT ? OFFSET ?"
         );
+        let mut statement = query(sql).bind(run_id).bind(key);
+        let mut offset = cursor.offset;
+        if let Some(after) = cursor.after {
+            statement = statement
+                .bind(after.timestamp)
+                .bind(after.step)
+                .bind(after.value)
+                .bind(after.is_nan);
+            offset = 0;
+        }
         let rows = self
             .pools
-            .fetch_all(
-                query(sql)
-                    .bind(run_id)
-                    .bind(key)
-                    .bind(limit)
-                    .bind(bound(offset)),
-            )
+            .fetch_all(statement.bind(limit).bind(bound(offset)))
             .await
             .map_err(db_error)?;
         let mut metrics = rows
@@ -954,7 +1064,19 @@ impl TrackingStore for SqlStore {
         let next_page_token = match max_results {
             Some(max) if metrics.len() > max => {
                 metrics.truncate(max);
-                Some(encode_page_token(offset + max))
+                let after = metrics.last().map(|last| {
+                    let (value, is_nan) = sanitize_metric_value(last.value);
+                    HistoryKey {
+                        timestamp: last.timestamp,
+                        step: last.step,
+                        value,
+                        is_nan,
+                    }
+                });
+                Some(encode_history_token(&HistoryCursor {
+                    offset: cursor.offset + max,
+                    after,
+                }))
             }
             _ => None,
         };

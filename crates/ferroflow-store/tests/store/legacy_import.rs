@@ -1,6 +1,7 @@
 //! The writes of `ferroflow import`: experiments and runs of a FileStore with their own ids.
 
 use crate::backends::{Backend, TestDatabase};
+use ferroflow_core::ids::HistoryCursor;
 use ferroflow_core::model::NewExperiment;
 use ferroflow_core::store::TrackingStore;
 use ferroflow_store::{
@@ -189,7 +190,7 @@ async fn runs_are_written_once_with_their_metrics(backend: Backend) {
         .unwrap();
     assert!(acc.value >= f64::MAX, "{acc:?}");
     let history = store
-        .get_metric_history(&run.run_uuid, "loss", None, 0)
+        .get_metric_history(&run.run_uuid, "loss", None, HistoryCursor::default())
         .await
         .unwrap()
         .items;

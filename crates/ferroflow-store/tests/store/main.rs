@@ -19,5 +19,6 @@ mod legacy_import;
 mod logged_models;
 mod registry;
 mod schema;
+mod traces;
 mod tracking;
 mod webhooks;

@@ -2,13 +2,14 @@
 //! and sampling, inputs and outputs, paging, concurrent writers and database outages.
 
 use crate::backends::{Backend, TestDatabase};
+use ferroflow_core::ids::{decode_history_token, HistoryCursor};
 use ferroflow_core::model::{
     Batch, ExperimentQuery, LifecycleStage, NewExperiment, NewRun, RunInputsWrite, RunQuery,
     RunStatus, RunUpdate, ViewType,
 };
 use ferroflow_core::store::TrackingStore;
 use ferroflow_proto::tracking::{
-    Dataset, DatasetInput, ExperimentTag, InputTag, Metric, ModelOutput, Param, RunTag,
+    Dataset, DatasetInput, ExperimentTag, InputTag, Metric, ModelOutput, Param, Run, RunTag,
 };
 use ferroflow_proto::ErrorCode;
 use ferroflow_store::SqlStore;
@@ -339,7 +340,7 @@ async fn runs_and_batches(backend: Backend) {
     let run = store.get_run("r1").await.unwrap().unwrap();
     assert!(!run.data.tags.iter().any(|tag| tag.key == "t2"));
     let history = store
-        .get_metric_history("r1", "loss", None, 0)
+        .get_metric_history("r1", "loss", None, HistoryCursor::default())
         .await
         .unwrap();
     assert_eq!(
@@ -360,7 +361,7 @@ async fn runs_and_batches(backend: Backend) {
         .unwrap();
     assert_eq!(
         store
-            .get_metric_history("r1", "loss", None, 0)
+            .get_metric_history("r1", "loss", None, HistoryCursor::default())
             .await
             .unwrap()
             .items
@@ -446,23 +447,63 @@ async fn metric_history_pages_and_samples(backend: Backend) {
         .unwrap();
 
     let first = store
-        .get_metric_history("r1", "m", Some(400), 0)
+        .get_metric_history("r1", "m", Some(400), HistoryCursor::default())
         .await
         .unwrap();
     assert_eq!(first.items.len(), 400);
     let token = first.next_page_token.unwrap();
-    let offset = ferroflow_core::ids::decode_page_token(Some(&token)).unwrap();
+    let cursor = decode_history_token(Some(&token)).unwrap();
+    assert_eq!(cursor.offset, 400);
+    assert_eq!(cursor.after.unwrap().step, 399);
     let second = store
-        .get_metric_history("r1", "m", Some(400), offset)
+        .get_metric_history("r1", "m", Some(400), cursor)
         .await
         .unwrap();
     assert_eq!(second.items[0].step, 400);
+    // MLflow's own token (an offset alone) pages too.
+    let mlflow_token = HistoryCursor {
+        offset: 800,
+        after: None,
+    };
     let third = store
-        .get_metric_history("r1", "m", Some(400), 800)
+        .get_metric_history("r1", "m", Some(400), mlflow_token)
         .await
         .unwrap();
     assert_eq!(third.items.len(), 200);
     assert!(third.next_page_token.is_none());
+
+    // Points that tie on (timestamp, step) are paged by value, NaN included, none lost or repeated.
+    let ties: Vec<Metric> = [3.0, f64::NAN, 1.0, 2.0, f64::INFINITY, 0.0]
+        .into_iter()
+        .map(|value| metric("tie", value, 7, 7))
+        .collect();
+    store
+        .log_batch(
+            "r1",
+            Batch {
+                metrics: ties,
+                ..Batch::default()
+            },
+        )
+        .await
+        .unwrap();
+    let mut paged = Vec::new();
+    let mut cursor = HistoryCursor::default();
+    loop {
+        let page = store
+            .get_metric_history("r1", "tie", Some(2), cursor)
+            .await
+            .unwrap();
+        paged.extend(page.items.iter().map(|m| m.value));
+        match page.next_page_token {
+            Some(token) => cursor = decode_history_token(Some(&token)).unwrap(),
+            None => break,
+        }
+    }
+    assert_eq!(paged.len(), 6, "{paged:?}");
+    assert_eq!(paged[0], 0.0);
+    assert!(paged[1].is_nan(), "{paged:?}");
+    assert_eq!(paged[2..], [1.0, 2.0, 3.0, f64::MAX], "{paged:?}");
 
     let sampled = store
         .get_metric_history_bulk_interval(&["r1".to_owned()], "m", None, 10)
@@ -614,7 +655,7 @@ async fn concurrent_writers_never_see_locked_database(backend: Backend) {
     }
     for index in 0..8 {
         let history = store
-            .get_metric_history(&format!("w{index}"), "m", None, 0)
+            .get_metric_history(&format!("w{index}"), "m", None, HistoryCursor::default())
             .await
             .unwrap();
         assert_eq!(history.items.len(), 50);
@@ -765,7 +806,7 @@ async fn database_outage_is_unavailable_then_recovers(backend: Backend) {
         .unwrap();
     assert_eq!(
         store
-            .get_metric_history("r1", "m", None, 0)
+            .get_metric_history("r1", "m", None, HistoryCursor::default())
             .await
             .unwrap()
             .items
@@ -775,12 +816,115 @@ async fn database_outage_is_unavailable_then_recovers(backend: Backend) {
     store.close().await;
 }
 
+/// Batches larger than one multi-row INSERT, `latest_metrics` kept at MLflow's newest across batches, and
+/// duplicate tag keys in one batch (the later wins).
+async fn large_batches_keep_the_latest_metric(backend: Backend) {
+    let Some(fixture) = fixture(backend).await else {
+        return;
+    };
+    let store = &fixture.store;
+    store.create_run(new_run("r1", "0", 10)).await.unwrap();
+    let metrics: Vec<Metric> = (0..1201)
+        .map(|step| metric(&format!("k{}", step % 3), step as f64, 1000 + step, step))
+        .collect();
+    let params: Vec<Param> = (0..600)
+        .map(|index| Param {
+            key: format!("p{index:03}"),
+            value: index.to_string(),
+        })
+        .collect();
+    let tags = vec![
+        RunTag {
+            key: "t".into(),
+            value: "first".into(),
+        },
+        RunTag {
+            key: "mlflow.runName".into(),
+            value: "renamed".into(),
+        },
+        RunTag {
+            key: "t".into(),
+            value: "second".into(),
+        },
+    ];
+    store
+        .log_batch(
+            "r1",
+            Batch {
+                metrics,
+                params: params.clone(),
+                tags,
+            },
+        )
+        .await
+        .unwrap();
+    let latest = |run: &Run| -> Vec<(String, f64, i64)> {
+        run.data
+            .metrics
+            .iter()
+            .map(|m| (m.key.clone(), m.value, m.step))
+            .collect()
+    };
+    let run = store.get_run("r1").await.unwrap().unwrap();
+    assert_eq!(
+        latest(&run),
+        vec![
+            ("k0".to_owned(), 1200.0, 1200),
+            ("k1".to_owned(), 1198.0, 1198),
+            ("k2".to_owned(), 1199.0, 1199),
+        ]
+    );
+    assert_eq!(run.data.params.len(), 600);
+    assert_eq!(run.data.params[599].key, "p599");
+    assert!(run.data.tags.contains(&RunTag {
+        key: "t".into(),
+        value: "second".into()
+    }));
+    assert_eq!(run.info.run_name, "renamed");
+    let history = store
+        .get_metric_history("r1", "k1", None, HistoryCursor::default())
+        .await
+        .unwrap();
+    assert_eq!(history.items.len(), 400);
+
+    // An older step does not replace the latest; a newer one (or the same step at a later time, or the
+    // same step and time with a greater value) does. The same params again are accepted.
+    let next = vec![
+        metric("k0", -1.0, 5000, 10),
+        metric("k1", -2.0, 5000, 1198),
+        metric("k2", 7777.0, 1000 + 1199, 1199),
+        metric("k3", 3.0, 1, 0),
+    ];
+    store
+        .log_batch(
+            "r1",
+            Batch {
+                metrics: next,
+                params,
+                tags: Vec::new(),
+            },
+        )
+        .await
+        .unwrap();
+    let run = store.get_run("r1").await.unwrap().unwrap();
+    assert_eq!(
+        latest(&run),
+        vec![
+            ("k0".to_owned(), 1200.0, 1200),
+            ("k1".to_owned(), -2.0, 1198),
+            ("k2".to_owned(), 7777.0, 1199),
+            ("k3".to_owned(), 3.0, 0),
+        ]
+    );
+}
+
 on_every_backend!(
     new_database_has_default_experiment_and_revision,
     other_revision_is_refused_and_left_untouched,
     non_mlflow_database_is_refused,
     experiments_create_rename_tag_and_lifecycle,
     runs_and_batches,
+    large_batches_keep_the_latest_metric,
     metric_history_pages_and_samples,
     inputs_outputs_and_dataset_search,
     search_runs_pages_in_sql,
