@@ -313,3 +313,38 @@ def test_model_version_source_validation(client, model_run, unique):
     assert client.get_model_version_download_uri(name, from_model.version).endswith(
         f"/models/{model_id}/artifacts"
     )
+
+
+def test_latest_versions_order(client, unique):
+    name = unique("order")
+    client.create_registered_model(name)
+    for _ in range(3):
+        client.create_model_version(name, "s3://bucket/path/model")
+    client.transition_model_version_stage(name, "2", "Production")
+    latest = [(v.current_stage, v.version) for v in client.get_latest_versions(name)]
+    assert latest == [("None", "3"), ("Production", "2")]
+    model = client.get_registered_model(name)
+    assert [(v.current_stage, v.version) for v in model.latest_versions] == latest
+
+
+def test_version_from_registered_sources(client, unique):
+    source_name, copy_name = unique("src"), unique("copy")
+    client.create_registered_model(source_name)
+    client.create_model_version(source_name, "s3://bucket/one")
+    client.create_model_version(source_name, "s3://bucket/two")
+    client.transition_model_version_stage(source_name, "1", "Production")
+    client.set_registered_model_alias(source_name, "champ", "2")
+    client.create_registered_model(copy_name)
+    expected = [
+        (f"models:/{source_name}/Production", f"models:/{source_name}/1", "s3://bucket/one"),
+        (f"models:/{source_name}@champ", f"models:/{source_name}/2", "s3://bucket/two"),
+        (f"models:/{source_name}/latest", f"models:/{source_name}/2", "s3://bucket/two"),
+        (f"models:/{source_name}/1", f"models:/{source_name}/1", "s3://bucket/one"),
+    ]
+    for index, (uri, canonical, location) in enumerate(expected, start=1):
+        copied = client.copy_model_version(uri, copy_name)
+        assert copied.version == str(index)
+        assert copied.source == canonical
+        assert client.get_model_version_download_uri(copy_name, copied.version) == location
+    with pytest.raises(MlflowException):
+        client.copy_model_version(f"models:/{source_name}/Staging", copy_name)

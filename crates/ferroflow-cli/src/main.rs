@@ -5,6 +5,7 @@ mod import;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use ferroflow_artifacts::{open_artifact_store, ArtifactLocation, ArtifactStore, CloudSettings};
+use ferroflow_core::fernet::FernetKey;
 use ferroflow_server::{AppState, ServerConfig};
 use ferroflow_store::{BackendUri, SchemaState, UpgradeOutcome, SCHEMA_REVISION};
 use std::net::SocketAddr;
@@ -93,6 +94,84 @@ struct ServerArgs {
     /// Do not serve artifacts: clients read and write the artifact root directly.
     #[arg(long, env = "MLFLOW_NO_SERVE_ARTIFACTS")]
     no_serve_artifacts: bool,
+    #[command(flatten)]
+    webhooks: WebhookArgs,
+}
+
+/// How registry webhooks are delivered, with MLflow's variables.
+#[derive(Args)]
+struct WebhookArgs {
+    /// URL schemes a webhook may use, comma-separated.
+    #[arg(
+        long,
+        env = "MLFLOW_WEBHOOK_ALLOWED_SCHEMES",
+        default_value = "https",
+        value_delimiter = ','
+    )]
+    webhook_allowed_schemes: Vec<String>,
+    /// Allow webhooks to loopback, private and other non-public addresses (turns off SSRF protection).
+    #[arg(
+        long,
+        env = "MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS",
+        default_value_t = false,
+        action = clap::ArgAction::Set,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    webhook_allow_private_ips: bool,
+    /// The Fernet key (URL-safe base64 of 32 bytes) that seals webhook secrets in the database; without
+    /// one, secrets are readable only by the process that stored them, as with MLflow.
+    #[arg(
+        long,
+        env = "MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY",
+        hide_env_values = true
+    )]
+    webhook_secret_encryption_key: Option<String>,
+    /// Retries of a failed delivery, with exponential backoff from 1 s.
+    #[arg(long, env = "MLFLOW_WEBHOOK_REQUEST_MAX_RETRIES", default_value_t = 3)]
+    webhook_request_max_retries: u32,
+    /// Seconds one delivery attempt may take.
+    #[arg(long, env = "MLFLOW_WEBHOOK_REQUEST_TIMEOUT", default_value_t = 30)]
+    webhook_request_timeout: u64,
+}
+
+impl std::fmt::Debug for WebhookArgs {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("WebhookArgs")
+            .field("webhook_allowed_schemes", &self.webhook_allowed_schemes)
+            .field("webhook_allow_private_ips", &self.webhook_allow_private_ips)
+            .field("webhook_secret_encryption_key", &"<hidden>")
+            .field(
+                "webhook_request_max_retries",
+                &self.webhook_request_max_retries,
+            )
+            .field("webhook_request_timeout", &self.webhook_request_timeout)
+            .finish()
+    }
+}
+
+impl WebhookArgs {
+    fn settings(&self) -> anyhow::Result<(ferroflow_server::WebhookSettings, FernetKey)> {
+        let key = match &self.webhook_secret_encryption_key {
+            Some(key) => {
+                FernetKey::parse(key).context("invalid MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY")?
+            }
+            None => FernetKey::generate(),
+        };
+        let settings = ferroflow_server::WebhookSettings {
+            allowed_schemes: self
+                .webhook_allowed_schemes
+                .iter()
+                .map(|scheme| scheme.trim().to_owned())
+                .filter(|scheme| !scheme.is_empty())
+                .collect(),
+            allow_private_ips: self.webhook_allow_private_ips,
+            max_retries: self.webhook_request_max_retries,
+            timeout: std::time::Duration::from_secs(self.webhook_request_timeout),
+            ..ferroflow_server::WebhookSettings::default()
+        };
+        Ok((settings, key))
+    }
 }
 
 impl ServerArgs {
@@ -203,6 +282,8 @@ async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
     if let Some(store) = default_root_artifacts {
         state = state.with_default_root_artifacts(store);
     }
+    let (webhook_settings, webhook_key) = args.webhooks.settings()?;
+    state = state.with_webhook_settings(webhook_settings, webhook_key);
     let address: SocketAddr = format!("{}:{}", args.host, args.port)
         .parse()
         .or_else(|_| {

@@ -6,6 +6,7 @@
 
 pub mod artifact_path;
 pub mod error;
+pub mod fernet;
 pub mod filter;
 pub mod ids;
 pub mod logged_model_filter;
@@ -19,5 +20,6 @@ pub mod trace_filter;
 pub mod trace_json;
 pub mod traces;
 pub mod validation;
+pub mod webhooks;
 
 pub use error::{Error, Result};

@@ -23,6 +23,7 @@ use crate::registry_filter::{
 };
 use crate::store::TrackingStore;
 use crate::validation::{invalid_value, normalize_posix_path, validate_key, validate_length};
+use crate::webhooks::{NoEvents, RegistryEvents, WebhookAction, WebhookEntity, WebhookEvent};
 use async_trait::async_trait;
 use ferroflow_proto::logged_models::LoggedModelTag;
 use ferroflow_proto::registry::{
@@ -51,6 +52,8 @@ pub const ALL_STAGES: [&str; 4] = ["None", "Staging", "Production", "Archived"];
 pub const STAGE_DELETED_INTERNAL: &str = "Deleted_Internal";
 /// The tag listing the registered versions made from a logged model.
 pub const MODEL_VERSIONS_TAG: &str = "mlflow.modelVersions";
+/// The tag holding a prompt's type (`text` or `chat`).
+pub const PROMPT_TYPE_TAG_KEY: &str = "_mlflow_prompt_type";
 /// The tag holding a prompt version's template.
 pub const PROMPT_TEXT_TAG_KEY: &str = "mlflow.prompt.text";
 /// The sources MLflow's own clients send for prompt versions; the server refuses any other.
@@ -208,6 +211,8 @@ pub struct RegistryService {
     logged_models: Arc<dyn LoggedModelStore>,
     /// The server's own artifact roots: a version source may name their hosts.
     trusted_artifact_roots: Vec<String>,
+    /// Where registry events go (webhooks).
+    events: Arc<dyn RegistryEvents>,
 }
 
 fn required(value: Option<String>, name: &str) -> Result<String> {
@@ -384,7 +389,30 @@ impl RegistryService {
             tracking,
             logged_models,
             trusted_artifact_roots: Vec::new(),
+            events: Arc::new(NoEvents),
         }
+    }
+
+    /// Sends registry events (model version created, alias set, ...) to `events`.
+    pub fn with_events(mut self, events: Arc<dyn RegistryEvents>) -> Self {
+        self.events = events;
+        self
+    }
+
+    fn emit(&self, entity: WebhookEntity, action: WebhookAction, payload: serde_json::Value) {
+        if let Ok(event) = WebhookEvent::new(entity, action) {
+            self.events.emit(event, payload);
+        }
+    }
+
+    /// Whether the model is a prompt (MLflow's `_is_prompt`), for choosing the event to send.
+    async fn is_prompt(&self, name: &str) -> Result<bool> {
+        Ok(self
+            .store
+            .get_registered_model(name)
+            .await?
+            .and_then(|model| model.tag(IS_PROMPT_TAG_KEY).map(str::to_lowercase))
+            .is_some_and(|value| value == "true"))
     }
 
     /// Sets the server's artifact roots (`--default-artifact-root`, `--artifacts-destination`), whose hosts
@@ -425,6 +453,15 @@ impl RegistryService {
             validate_tag(key, value, false)?;
         }
         let new_is_prompt = tags.iter().any(|(key, _)| key == IS_PROMPT_TAG_KEY);
+        let is_prompt_request = is_prompt_tags(&tags);
+        let description = request.description.clone().unwrap_or_default();
+        let event_tags: serde_json::Map<String, serde_json::Value> = tags
+            .iter()
+            .filter(|(key, _)| {
+                !is_prompt_request || (key != IS_PROMPT_TAG_KEY && key != PROMPT_TYPE_TAG_KEY)
+            })
+            .map(|(key, value)| (key.clone(), serde_json::Value::String(value.clone())))
+            .collect();
         let created = self
             .store
             .create_registered_model(NewRegisteredModel {
@@ -438,7 +475,19 @@ impl RegistryService {
             })
             .await?;
         match created {
-            Some(registered_model) => Ok(RegisteredModelResponse { registered_model }),
+            Some(registered_model) => {
+                let entity = if is_prompt_request {
+                    WebhookEntity::Prompt
+                } else {
+                    WebhookEntity::RegisteredModel
+                };
+                self.emit(
+                    entity,
+                    WebhookAction::Created,
+                    serde_json::json!({"name": name, "tags": event_tags, "description": description}),
+                );
+                Ok(RegisteredModelResponse { registered_model })
+            }
             None => {
                 let existing_is_prompt = self
                     .store
@@ -605,10 +654,23 @@ impl RegistryService {
         validate_tag(&key, &value, false)?;
         if !self
             .store
-            .set_registered_model_tag(&name, RegisteredModelTag { key, value })
+            .set_registered_model_tag(
+                &name,
+                RegisteredModelTag {
+                    key: key.clone(),
+                    value: value.clone(),
+                },
+            )
             .await?
         {
             return Err(model_not_found(&name));
+        }
+        if self.is_prompt(&name).await? {
+            self.emit(
+                WebhookEntity::PromptTag,
+                WebhookAction::Set,
+                serde_json::json!({"name": name, "key": key, "value": value}),
+            );
         }
         Ok(Empty {})
     }
@@ -624,6 +686,13 @@ impl RegistryService {
         validate_key(&key, "key")?;
         if !self.store.delete_registered_model_tag(&name, &key).await? {
             return Err(model_not_found(&name));
+        }
+        if self.is_prompt(&name).await? {
+            self.emit(
+                WebhookEntity::PromptTag,
+                WebhookAction::Deleted,
+                serde_json::json!({"name": name, "key": key}),
+            );
         }
         Ok(Empty {})
     }
@@ -647,6 +716,16 @@ impl RegistryService {
         {
             return Err(version_not_found(&name, version));
         }
+        let entity = if self.is_prompt(&name).await? {
+            WebhookEntity::PromptAlias
+        } else {
+            WebhookEntity::ModelVersionAlias
+        };
+        self.emit(
+            entity,
+            WebhookAction::Created,
+            serde_json::json!({"name": name, "alias": alias, "version": version.to_string()}),
+        );
         Ok(Empty {})
     }
 
@@ -666,6 +745,16 @@ impl RegistryService {
         {
             return Err(model_not_found(&name));
         }
+        let entity = if self.is_prompt(&name).await? {
+            WebhookEntity::PromptAlias
+        } else {
+            WebhookEntity::ModelVersionAlias
+        };
+        self.emit(
+            entity,
+            WebhookAction::Deleted,
+            serde_json::json!({"name": name, "alias": alias}),
+        );
         Ok(Empty {})
     }
 
@@ -753,7 +842,10 @@ impl RegistryService {
         // A `models:/m-...` source is stored with the logged model's location and run.
         let logged_model_source = parse_models_uri(&source).and_then(|parsed| match parsed {
             ModelsUri::LoggedModel(id) => Some(id),
-            ModelsUri::Version { .. } | ModelsUri::Alias { .. } => None,
+            ModelsUri::Version { .. }
+            | ModelsUri::Alias { .. }
+            | ModelsUri::Stage { .. }
+            | ModelsUri::Latest { .. } => None,
         });
         if let Some(source_model_id) = &logged_model_source {
             let model = self
@@ -780,6 +872,10 @@ impl RegistryService {
                 run_id = model.info.source_run_id.unwrap_or_default();
             }
         }
+        let description = request.description.unwrap_or_default();
+        let event_source = source.clone();
+        let event_run_id = run_id.clone();
+        let event_tags = tags.clone();
         let model_version = self
             .store
             .create_model_version(NewModelVersion {
@@ -788,7 +884,7 @@ impl RegistryService {
                 storage_location,
                 run_id,
                 run_link: request.run_link.unwrap_or_default(),
-                description: request.description.unwrap_or_default(),
+                description: description.clone(),
                 tags: tags
                     .into_iter()
                     .map(|(key, value)| ModelVersionTag { key, value })
@@ -800,6 +896,36 @@ impl RegistryService {
         if !is_prompt && !model_id.is_empty() {
             self.tag_logged_model(&model_id, &name, model_version.version_number())
                 .await?;
+        }
+        let description = (!description.is_empty()).then_some(description);
+        if is_prompt {
+            let mut template = None;
+            let mut prompt_tags = serde_json::Map::new();
+            for (key, value) in event_tags {
+                if key == PROMPT_TEXT_TAG_KEY {
+                    template = Some(value);
+                } else if key != IS_PROMPT_TAG_KEY && key != PROMPT_TYPE_TAG_KEY {
+                    prompt_tags.insert(key, serde_json::Value::String(value));
+                }
+            }
+            self.emit(
+                WebhookEntity::PromptVersion,
+                WebhookAction::Created,
+                serde_json::json!({"name": name, "version": model_version.version,
+                    "template": template, "tags": prompt_tags, "description": description}),
+            );
+        } else {
+            let tags: serde_json::Map<String, serde_json::Value> = event_tags
+                .into_iter()
+                .map(|(key, value)| (key, serde_json::Value::String(value)))
+                .collect();
+            self.emit(
+                WebhookEntity::ModelVersion,
+                WebhookAction::Created,
+                serde_json::json!({"name": name, "version": model_version.version,
+                    "source": event_source, "run_id": (!event_run_id.is_empty()).then_some(event_run_id),
+                    "tags": tags, "description": description}),
+            );
         }
         Ok(ModelVersionResponse { model_version })
     }
@@ -870,21 +996,12 @@ impl RegistryService {
         }
         let parsed =
             parse_models_uri(source).ok_or_else(|| invalid_source_id(source, "model_id"))?;
-        let (source_name, version) = match parsed {
+        let source_name = match &parsed {
             ModelsUri::LoggedModel(_) => return Ok(unchanged()),
-            ModelsUri::Version { name, version } => (name, version),
-            ModelsUri::Alias { name, alias } => {
-                let version = self
-                    .store
-                    .get_registered_model_alias(&name, &alias)
-                    .await?
-                    .ok_or_else(|| {
-                        Error::invalid_parameter(format!(
-                            "Registered model alias {alias} not found."
-                        ))
-                    })?;
-                (name, version)
-            }
+            ModelsUri::Version { name, .. }
+            | ModelsUri::Alias { name, .. }
+            | ModelsUri::Stage { name, .. }
+            | ModelsUri::Latest { name } => name.clone(),
         };
         let source_model = self.registered_model(&source_name).await?;
         if source_model
@@ -896,6 +1013,39 @@ impl RegistryService {
                  version sources."
             )));
         }
+        let latest_of = |stage: Option<&str>| -> Result<i64> {
+            let stage = stage.map(canonical_stage).transpose()?;
+            source_model
+                .latest_versions
+                .iter()
+                .filter(|version| stage.is_none() || version.current_stage.as_deref() == stage)
+                .map(ModelVersion::version_number)
+                .max()
+                .ok_or_else(|| {
+                    let stage_text = stage
+                        .map(|stage| format!(" and stage '{stage}'"))
+                        .unwrap_or_default();
+                    Error::not_found(format!(
+                        "No versions of model with name '{source_name}'{stage_text} found"
+                    ))
+                })
+        };
+        let version = match parsed {
+            ModelsUri::LoggedModel(_) => return Ok(unchanged()),
+            ModelsUri::Version { version, .. } => version,
+            ModelsUri::Alias { alias, .. } if alias.eq_ignore_ascii_case("latest") => {
+                latest_of(None)?
+            }
+            ModelsUri::Alias { alias, .. } => self
+                .store
+                .get_registered_model_alias(&source_name, &alias)
+                .await?
+                .ok_or_else(|| {
+                    Error::invalid_parameter(format!("Registered model alias {alias} not found."))
+                })?,
+            ModelsUri::Stage { stage, .. } => latest_of(Some(&stage))?,
+            ModelsUri::Latest { .. } => latest_of(None)?,
+        };
         let source_version = self.model_version(&source_name, version).await?;
         let version_run_id = source_version.run_id.clone().unwrap_or_default();
         if has_run_id && run_id != version_run_id || has_model_id && !model_id.is_empty() {
@@ -1143,11 +1293,28 @@ impl RegistryService {
         validate_tag(&key, &value, true)?;
         if !self
             .store
-            .set_model_version_tag(&name, version, ModelVersionTag { key, value })
+            .set_model_version_tag(
+                &name,
+                version,
+                ModelVersionTag {
+                    key: key.clone(),
+                    value: value.clone(),
+                },
+            )
             .await?
         {
             return Err(version_not_found(&name, version));
         }
+        let entity = if self.is_prompt(&name).await? {
+            WebhookEntity::PromptVersionTag
+        } else {
+            WebhookEntity::ModelVersionTag
+        };
+        self.emit(
+            entity,
+            WebhookAction::Set,
+            serde_json::json!({"name": name, "version": version.to_string(), "key": key, "value": value}),
+        );
         Ok(Empty {})
     }
 
@@ -1163,6 +1330,16 @@ impl RegistryService {
         {
             return Err(version_not_found(&name, version));
         }
+        let entity = if self.is_prompt(&name).await? {
+            WebhookEntity::PromptVersionTag
+        } else {
+            WebhookEntity::ModelVersionTag
+        };
+        self.emit(
+            entity,
+            WebhookAction::Deleted,
+            serde_json::json!({"name": name, "version": version.to_string(), "key": key}),
+        );
         Ok(Empty {})
     }
 }
@@ -1210,12 +1387,27 @@ fn invalid_source_id(source: &str, id_name: &str) -> Error {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum ModelsUri {
     LoggedModel(String),
-    Version { name: String, version: i64 },
-    Alias { name: String, alias: String },
+    Version {
+        name: String,
+        version: i64,
+    },
+    Alias {
+        name: String,
+        alias: String,
+    },
+    /// The latest version in a stage (`models:/name/Production`).
+    Stage {
+        name: String,
+        stage: String,
+    },
+    /// The latest version of all (`models:/name/latest`).
+    Latest {
+        name: String,
+    },
 }
 
-/// MLflow's `_parse_model_uri`, for the forms a model version source may take; `None` for the rest
-/// (stages and `latest` are not accepted as sources here).
+/// MLflow's `_parse_model_uri`: a logged model id, a version, an alias, a stage or `latest`; `None` for
+/// a URI of another form.
 fn parse_models_uri(uri: &str) -> Option<ModelsUri> {
     let path = uri.strip_prefix("models:")?;
     if path.starts_with("//") || !path.starts_with('/') || path.len() <= 1 {
@@ -1229,8 +1421,17 @@ fn parse_models_uri(uri: &str) -> Option<ModelsUri> {
                     name: (*name).to_owned(),
                     version: suffix.parse().ok()?,
                 })
-            } else {
+            } else if suffix.eq_ignore_ascii_case("latest") {
+                Some(ModelsUri::Latest {
+                    name: (*name).to_owned(),
+                })
+            } else if suffix.trim().is_empty() {
                 None
+            } else {
+                Some(ModelsUri::Stage {
+                    name: (*name).to_owned(),
+                    stage: (*suffix).to_owned(),
+                })
             }
         }
         [single] if !single.trim().is_empty() => match single.rsplit_once('@') {
@@ -1579,7 +1780,20 @@ mod tests {
                 alias: "champ".into()
             })
         );
-        assert_eq!(parse_models_uri("models:/name/Production"), None);
+        assert_eq!(
+            parse_models_uri("models:/name/Production"),
+            Some(ModelsUri::Stage {
+                name: "name".into(),
+                stage: "Production".into()
+            })
+        );
+        assert_eq!(
+            parse_models_uri("models:/name/LATEST"),
+            Some(ModelsUri::Latest {
+                name: "name".into()
+            })
+        );
+        assert_eq!(parse_models_uri("models:/a/b/c"), None);
         assert_eq!(parse_models_uri("models://host/x"), None);
     }
 

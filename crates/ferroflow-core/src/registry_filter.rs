@@ -759,6 +759,33 @@ fn resolve(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any text gives comparisons or an INVALID_PARAMETER_VALUE error, never a panic.
+        #[test]
+        fn parsers_never_panic(filter in "\\PC{0,40}", clause in "\\PC{0,20}") {
+            for result in [parse_registered_model_filter(&filter), parse_model_version_filter(&filter)] {
+                if let Err(error) = result {
+                    prop_assert_eq!(error.code, ferroflow_proto::ErrorCode::InvalidParameterValue);
+                }
+            }
+            let _ = parse_registered_model_order_by(std::slice::from_ref(&clause));
+            let _ = parse_model_version_order_by(std::slice::from_ref(&clause));
+        }
+
+        /// Filters built from the grammar's pieces parse.
+        #[test]
+        fn grammar_filters_parse(
+            key in "[a-z][a-z0-9_.]{0,10}",
+            value in "[^'\\\\]{0,10}",
+            operator in prop::sample::select(vec!["=", "!=", "LIKE", "ILIKE", "like"]),
+        ) {
+            let filter = format!("tags.`{key}` {operator} '{value}' AND name = 'x'");
+            prop_assert!(parse_registered_model_filter(&filter).is_ok(), "{}", filter);
+            prop_assert!(parse_model_version_filter(&filter).is_ok(), "{}", filter);
+        }
+    }
 
     fn model(filter: &str) -> Result<Vec<RegistryComparison>> {
         parse_registered_model_filter(filter)

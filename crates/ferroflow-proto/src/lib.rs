@@ -6,8 +6,9 @@
 pub mod error_code;
 pub mod lenient;
 pub mod logged_models;
-pub mod traces;
 pub mod registry;
+pub mod traces;
 pub mod tracking;
+pub mod webhooks;
 
 pub use error_code::{ErrorCode, ErrorResponse};

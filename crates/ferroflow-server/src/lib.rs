@@ -9,10 +9,12 @@ pub mod extract;
 mod observe;
 pub mod routes;
 pub mod state;
+pub mod webhook_delivery;
 
 use axum::routing::get;
 use axum::Router;
 pub use state::{AppState, ServerConfig};
+pub use webhook_delivery::WebhookSettings;
 
 /// The prefixes under which MLflow serves every tracking route.
 const API_PREFIXES: [&str; 2] = ["/api/2.0/mlflow", "/ajax-api/2.0/mlflow"];
@@ -41,6 +43,9 @@ pub fn app(state: AppState) -> Router {
             router = router.route(&format!("{prefix}{path}"), method_router);
         }
         for (path, method_router) in routes::registry::routes() {
+            router = router.route(&format!("{prefix}{path}"), method_router);
+        }
+        for (path, method_router) in routes::webhooks::routes() {
             router = router.route(&format!("{prefix}{path}"), method_router);
         }
         for (path, method_router) in routes::traces::routes_v2() {

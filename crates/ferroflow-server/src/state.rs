@@ -1,11 +1,14 @@
 //! The state every handler shares: the stores, the services and the validated configuration.
 
+use crate::webhook_delivery::{Deliverer, UrlPolicy, WebhookSettings};
 use ferroflow_artifacts::ArtifactStore;
+use ferroflow_core::fernet::FernetKey;
 use ferroflow_core::logged_models::LoggedModelService;
 use ferroflow_core::registry::RegistryService;
 use ferroflow_core::service::TrackingService;
 use ferroflow_core::store::TrackingStore;
 use ferroflow_core::traces::TraceService;
+use ferroflow_core::webhooks::{WebhookService, WebhookStore};
 use metrics_exporter_prometheus::PrometheusHandle;
 use std::sync::Arc;
 
@@ -26,6 +29,10 @@ pub struct AppState {
     pub logged_models: LoggedModelService,
     pub traces: TraceService,
     pub registry: RegistryService,
+    pub webhooks: WebhookService,
+    /// Sends registry events to webhooks, and test deliveries.
+    pub webhook_deliverer: Deliverer,
+    webhook_store: Arc<dyn WebhookStore>,
     /// The store behind the proxied artifact API; `None` with `--no-serve-artifacts`.
     pub artifacts: Option<Arc<dyn ArtifactStore>>,
     /// The store at a cloud `--default-artifact-root` (`s3://…`), from which the tracking-side listing
@@ -49,18 +56,28 @@ impl AppState {
             logged_models,
             traces,
             registry,
+            webhooks: webhook_store,
         } = stores.into();
         let service = TrackingService::new(tracking.clone(), config.default_artifact_root.clone());
         let registry = RegistryService::new(registry, tracking.clone(), logged_models.clone())
             .with_trusted_artifact_roots(vec![config.default_artifact_root.clone()]);
         let logged_models = LoggedModelService::new(logged_models, tracking.clone());
         let traces = TraceService::new(traces, tracking.clone());
+        let (webhooks, webhook_deliverer) = webhook_parts(
+            webhook_store.clone(),
+            WebhookSettings::default(),
+            FernetKey::generate(),
+        );
+        let registry = registry.with_events(Arc::new(webhook_deliverer.clone()));
         Self {
             tracking,
             service,
             logged_models,
             traces,
             registry,
+            webhooks,
+            webhook_deliverer,
+            webhook_store,
             artifacts,
             default_root_artifacts: None,
             config: Arc::new(config),
@@ -68,9 +85,30 @@ impl AppState {
         }
     }
 
+    /// Delivers webhooks with these settings, sealing secrets with `key` (the server's
+    /// `MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY`; without one, a key that lives as long as the process).
+    pub fn with_webhook_settings(mut self, settings: WebhookSettings, key: FernetKey) -> Self {
+        let (webhooks, deliverer) = webhook_parts(self.webhook_store.clone(), settings, key);
+        self.registry = self.registry.with_events(Arc::new(deliverer.clone()));
+        self.webhooks = webhooks;
+        self.webhook_deliverer = deliverer;
+        self
+    }
+
     /// Sets the store at the cloud `--default-artifact-root`.
     pub fn with_default_root_artifacts(mut self, store: Arc<dyn ArtifactStore>) -> Self {
         self.default_root_artifacts = Some(store);
         self
     }
+}
+
+fn webhook_parts(
+    store: Arc<dyn WebhookStore>,
+    settings: WebhookSettings,
+    key: FernetKey,
+) -> (WebhookService, Deliverer) {
+    let policy = Arc::new(UrlPolicy::new(settings.clone()));
+    let service = WebhookService::new(store, policy.clone(), key);
+    let deliverer = Deliverer::new(service.clone(), policy, settings);
+    (service, deliverer)
 }

@@ -28,6 +28,7 @@ use ferroflow_core::logged_models::LoggedModelStore;
 use ferroflow_core::registry::RegistryStore;
 use ferroflow_core::store::TrackingStore;
 use ferroflow_core::traces::TraceStore;
+use ferroflow_core::webhooks::WebhookStore;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -38,6 +39,7 @@ pub struct Stores {
     pub logged_models: Arc<dyn LoggedModelStore>,
     pub traces: Arc<dyn TraceStore>,
     pub registry: Arc<dyn RegistryStore>,
+    pub webhooks: Arc<dyn WebhookStore>,
 }
 
 impl From<Arc<SqlStore>> for Stores {
@@ -46,7 +48,8 @@ impl From<Arc<SqlStore>> for Stores {
             tracking: store.clone(),
             logged_models: store.clone(),
             traces: store.clone(),
-            registry: store,
+            registry: store.clone(),
+            webhooks: store,
         }
     }
 }

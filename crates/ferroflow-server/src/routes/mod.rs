@@ -4,6 +4,7 @@ pub mod artifacts;
 pub mod logged_models;
 pub mod meta;
 pub mod otlp;
-pub mod traces;
 pub mod registry;
+pub mod traces;
 pub mod tracking;
+pub mod webhooks;

@@ -9,10 +9,11 @@
 pub(crate) mod connection;
 mod legacy_import;
 mod logged_models;
+mod registry;
 pub(crate) mod sqlite_writer;
 mod traces;
-mod registry;
 mod tracking;
+mod webhooks;
 
 use crate::search::Dialect;
 use crate::uri::{BackendUri, ServerUri};

@@ -202,13 +202,16 @@ async fn complete_models(pools: &Pools, models: &mut [RegisteredModel]) -> Resul
                     value: value.unwrap_or_default(),
                 });
         }
-        // The highest version of each (model, stage), deleted versions aside.
+        // The highest version of each (model, stage), deleted versions aside, the stages in the order
+        // MLflow lists them: by the lowest version in each stage.
         let sql = format!(
             "SELECT {VERSION_COLUMNS} FROM model_versions WHERE workspace = 'default' AND name IN ({marks}) \
              AND current_stage != '{STAGE_DELETED_INTERNAL}' AND version = (SELECT MAX(other.version) \
              FROM model_versions other WHERE other.workspace = model_versions.workspace \
              AND other.name = model_versions.name AND other.current_stage = model_versions.current_stage) \
-             ORDER BY name, version"
+             ORDER BY name, (SELECT MIN(earliest.version) FROM model_versions earliest \
+             WHERE earliest.workspace = model_versions.workspace AND earliest.name = model_versions.name \
+             AND earliest.current_stage = model_versions.current_stage)"
         );
         for row in pools
             .fetch_all(with_names(sql, chunk))

@@ -21,3 +21,4 @@ mod registry;
 mod schema;
 mod traces;
 mod tracking;
+mod webhooks;
