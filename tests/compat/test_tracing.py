@@ -274,6 +274,9 @@ def test_otlp_from_the_opentelemetry_sdk(server, traced_experiment):
         root.set_attribute("http.method", "GET")
         with tracer.start_as_current_span("db") as child:
             child.set_attribute("rows", 7)
+        with tracer.start_as_current_span("chat") as llm:
+            llm.set_attributes({"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-x",
+                                "gen_ai.usage.input_tokens": 12, "gen_ai.usage.output_tokens": 5})
     provider.shutdown()
     trace_id = f"tr-{root.get_span_context().trace_id:032x}"
 
@@ -282,10 +285,14 @@ def test_otlp_from_the_opentelemetry_sdk(server, traced_experiment):
     trace = mlflow.get_trace(trace_id)
     assert trace.info.state.value == "OK"
     assert trace.info.tags["service.name"] == "otel-app"
-    assert [span.name for span in trace.data.spans] == ["request", "db"]
+    assert [span.name for span in trace.data.spans] == ["request", "db", "chat"]
     assert trace.data.spans[1].attributes["rows"] == 7
     assert trace.data.spans[0].attributes["http.method"] == "GET"
     assert trace.data.spans[1].parent_id == trace.data.spans[0].span_id
+    # The OpenTelemetry GenAI conventions become MLflow's span type and token usage.
+    assert trace.data.spans[2].span_type == SpanType.CHAT_MODEL
+    assert trace.data.spans[2].attributes["mlflow.llm.model"] == "gpt-x"
+    assert trace.info.token_usage == {"input_tokens": 12, "output_tokens": 5, "total_tokens": 17}
 
 
 def test_genai_evaluate_with_a_code_scorer(server, client, traced_experiment):

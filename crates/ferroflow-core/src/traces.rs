@@ -607,6 +607,147 @@ fn analytics_from_metadata(metadata: &BTreeMap<String, String>) -> TraceAnalytic
     analytics
 }
 
+/// The MLflow span type of a GenAI semantic-convention `gen_ai.operation.name`.
+fn genai_span_type(operation: &str) -> Option<&'static str> {
+    Some(match operation {
+        "chat" => "CHAT_MODEL",
+        "create_agent" | "invoke_agent" => "AGENT",
+        "embeddings" => "EMBEDDING",
+        "execute_tool" => "TOOL",
+        "generate_content" | "text_completion" | "response" => "LLM",
+        _ => return None,
+    })
+}
+
+/// An integer attribute as MLflow's `_parse_int_attribute` reads a dumped value: a JSON integer, or
+/// a JSON string holding one.
+fn dumped_integer(dumped: &str) -> Option<i64> {
+    match attribute_value(dumped) {
+        OrderedJson::Int(number) => Some(number),
+        OrderedJson::String(text) => text.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// MLflow's `translate_span_when_storing` for the OpenTelemetry GenAI semantic conventions
+/// (`gen_ai.*`): span type, inputs, outputs, token usage, model and provider, each only where the
+/// span does not carry MLflow's own attribute. Attribute values are dumped JSON texts.
+fn translate_genai_attributes(attributes: &mut Vec<(String, String)>) {
+    let get = |attributes: &[(String, String)], key: &str| {
+        attributes
+            .iter()
+            .find(|(existing, _)| existing == key)
+            .map(|(_, value)| value.clone())
+    };
+    let mut added: Vec<(String, String)> = Vec::new();
+    let current_type = get(attributes, SPAN_TYPE_ATTRIBUTE).map(|dumped| attribute_value(&dumped));
+    if matches!(current_type, None | Some(OrderedJson::String(_)))
+        && current_type
+            .as_ref()
+            .and_then(OrderedJson::as_str)
+            .is_none_or(|kind| kind == "UNKNOWN")
+    {
+        if let Some(kind) = get(attributes, "gen_ai.operation.name")
+            .map(|dumped| attribute_value(&dumped))
+            .and_then(|value| value.as_str().and_then(genai_span_type))
+        {
+            match attributes
+                .iter_mut()
+                .find(|(key, _)| key == SPAN_TYPE_ATTRIBUTE)
+            {
+                Some(entry) => entry.1 = OrderedJson::String(kind.to_owned()).python_dumps(false),
+                None => added.push((
+                    SPAN_TYPE_ATTRIBUTE.to_owned(),
+                    OrderedJson::String(kind.to_owned()).python_dumps(false),
+                )),
+            }
+        }
+    }
+    let first_present = |attributes: &[(String, String)], keys: &[&str]| {
+        keys.iter().find_map(|key| get(attributes, key))
+    };
+    if get(attributes, INPUTS_ATTRIBUTE).is_none() {
+        if let Some(value) = first_present(
+            attributes,
+            &["gen_ai.input.messages", "gen_ai.tool.call.arguments"],
+        ) {
+            added.push((INPUTS_ATTRIBUTE.to_owned(), value));
+        }
+    }
+    if get(attributes, OUTPUTS_ATTRIBUTE).is_none() {
+        if let Some(value) = first_present(
+            attributes,
+            &["gen_ai.output.messages", "gen_ai.tool.call.result"],
+        ) {
+            added.push((OUTPUTS_ATTRIBUTE.to_owned(), value));
+        }
+    }
+    if get(attributes, USAGE_ATTRIBUTE).is_none() {
+        let integer = |key: &str| get(attributes, key).and_then(|dumped| dumped_integer(&dumped));
+        let input = integer("gen_ai.usage.input_tokens");
+        let output = integer("gen_ai.usage.output_tokens");
+        if input.is_some() || output.is_some() {
+            let mut usage = Vec::new();
+            if let Some(input) = input {
+                usage.push(("input_tokens".to_owned(), OrderedJson::Int(input)));
+            }
+            if let Some(output) = output {
+                usage.push(("output_tokens".to_owned(), OrderedJson::Int(output)));
+            }
+            if let (Some(input), Some(output)) = (input, output) {
+                usage.push((
+                    "total_tokens".to_owned(),
+                    OrderedJson::Int(input.saturating_add(output)),
+                ));
+            }
+            if let Some(cache_read) = integer("gen_ai.usage.cache_read.input_tokens") {
+                usage.push((
+                    "cache_read_input_tokens".to_owned(),
+                    OrderedJson::Int(cache_read),
+                ));
+            }
+            if let Some(cache_write) = integer("gen_ai.usage.cache_write.input_tokens")
+                .or_else(|| integer("gen_ai.usage.cache_creation.input_tokens"))
+            {
+                usage.push((
+                    "cache_creation_input_tokens".to_owned(),
+                    OrderedJson::Int(cache_write),
+                ));
+            }
+            added.push((
+                USAGE_ATTRIBUTE.to_owned(),
+                OrderedJson::Object(usage).python_dumps(false),
+            ));
+        }
+    }
+    let decoded_text = |dumped: String| match attribute_value(&dumped) {
+        OrderedJson::String(text) if !text.is_empty() => Some(text),
+        _ => None,
+    };
+    if get(attributes, MODEL_ATTRIBUTE).is_none() {
+        if let Some(model) = first_present(
+            attributes,
+            &["gen_ai.response.model", "gen_ai.request.model"],
+        )
+        .and_then(decoded_text)
+        {
+            added.push((
+                MODEL_ATTRIBUTE.to_owned(),
+                OrderedJson::String(model).python_dumps(false),
+            ));
+        }
+    }
+    if get(attributes, PROVIDER_ATTRIBUTE).is_none() {
+        if let Some(provider) = get(attributes, "gen_ai.provider.name").and_then(decoded_text) {
+            added.push((
+                PROVIDER_ATTRIBUTE.to_owned(),
+                OrderedJson::String(provider).python_dumps(false),
+            ));
+        }
+    }
+    attributes.extend(added);
+}
+
 /// The attribute object of a span's content, in order, as a Python dict of dumped values.
 fn span_content(
     span: &OtlpSpan,
@@ -768,10 +909,11 @@ pub fn spans_from_otlp(
                     OrderedJson::String(service.clone()).python_dumps(false),
                 );
             }
-            let attributes: Vec<(String, String)> = attributes
+            let mut attributes: Vec<(String, String)> = attributes
                 .into_iter()
                 .map(|(key, value)| (key, sanitize_attribute(value)))
                 .collect();
+            translate_genai_attributes(&mut attributes);
             let attribute = |key: &str| {
                 attributes
                     .iter()
@@ -2129,6 +2271,42 @@ mod tests {
         );
         assert_eq!(json["attributes"][4]["value"]["double_value"], 1.5);
         assert!(json.get("parent_span_id").is_none());
+    }
+
+    #[test]
+    fn genai_semantic_conventions_are_translated() {
+        let mut span = sample_span(&[]);
+        span.attributes = vec![
+            ("gen_ai.operation.name".into(), string("chat")),
+            ("gen_ai.request.model".into(), string("gpt-x")),
+            ("gen_ai.provider.name".into(), string("openai")),
+            ("gen_ai.usage.input_tokens".into(), OrderedJson::Int(12)),
+            ("gen_ai.usage.output_tokens".into(), OrderedJson::Int(5)),
+            (
+                "gen_ai.input.messages".into(),
+                string("[{\"role\": \"user\"}]"),
+            ),
+        ];
+        let traces = spans_from_otlp(&[OtlpResourceSpans {
+            resource_attributes: Vec::new(),
+            spans: vec![span],
+        }])
+        .unwrap();
+        let record = &traces[0].spans[0];
+        assert_eq!(record.span_type.as_deref(), Some("CHAT_MODEL"));
+        assert_eq!(record.model_name.as_deref(), Some("gpt-x"));
+        assert_eq!(record.model_provider.as_deref(), Some("openai"));
+        assert_eq!(
+            token_columns(&traces[0].usage_nodes),
+            Some([Some(12), Some(5), Some(17), None, None, None])
+        );
+        assert_eq!(
+            traces[0].request_preview.as_deref(),
+            Some("[{\"role\": \"user\"}]")
+        );
+        assert!(record
+            .content
+            .contains("\"mlflow.chat.tokenUsage\": \"{\\\"input_tokens\\\": 12, \\\"output_tokens\\\": 5, \\\"total_tokens\\\": 17}\""));
     }
 
     #[test]
