@@ -150,6 +150,7 @@ def test_search_traces_filters_order_and_pages(server, client, traced_experiment
     assert search("tags.team = 'red'") == [ids[2], ids[0]]
     assert search("tag.team != 'red'") == [ids[1]]
     assert search("tags.team LIKE 'bl%'") == [ids[1]]
+    assert search("tags.team RLIKE '^r.d$'") == [ids[2], ids[0]]
     assert search("trace.status = 'OK' AND tags.team = 'red'") == [ids[2], ids[0]]
     assert search("name = 'agent'") == ids[::-1]
     assert search("name = 'other'") == []

@@ -16,8 +16,8 @@
 //! - An assessment comparison matches a valid assessment of that kind and name; `<`, `<=`, `>`, `>=`
 //!   compare numeric values only, `=` and `!=` the JSON value (a string with or without its quotes).
 //! - `LIKE` is case-sensitive (a `GLOB` on SQLite) and `ILIKE` case-insensitive; `RLIKE` is a regular
-//!   expression on PostgreSQL (`~`) and MySQL (`REGEXP`), and refused on SQLite, which has no regular
-//!   expressions.
+//!   expression search: `~` on PostgreSQL, `REGEXP` on MySQL and on SQLite (whose `REGEXP` function the
+//!   store registers, as MLflow does).
 //! - Order: the `order_by` items (missing values last), then `timestamp_ms DESC` and `request_id ASC`
 //!   unless ordered already.
 
@@ -254,9 +254,9 @@ fn string_condition(
                     "BINARY ? REGEXP ?",
                     [column, Expr::val(pattern.as_str()).into()],
                 )),
-                Dialect::Sqlite => Err(Error::invalid_parameter(
-                    "RLIKE is not supported on a SQLite backend store",
-                )),
+                Dialect::Sqlite => {
+                    Ok(Expr::expr(column).binary(BinOper::Custom("REGEXP"), pattern.as_str()))
+                }
             };
         }
         Operator::Gt | Operator::Ge | Operator::Lt | Operator::Le => {
@@ -623,7 +623,7 @@ mod tests {
     fn statements() {
         let text = sql("tag.k = 'v' AND timestamp_ms > 5", &[]);
         assert!(
-            text.contains("EXISTS (SELECT 1 FROM \"trace_tags\""),
+            text.contains("EXISTS(SELECT 1 FROM \"trace_tags\""),
             "{text}"
         );
         assert!(
@@ -643,7 +643,7 @@ mod tests {
     }
 
     #[test]
-    fn rlike_is_refused_on_sqlite() {
+    fn rlike_renders_for_each_dialect() {
         let query = TraceQuery {
             experiment_ids: vec![1],
             filter: parse_trace_filter("status RLIKE '^O'").unwrap(),
@@ -651,7 +651,18 @@ mod tests {
             max_results: 10,
             offset: 0,
         };
-        assert!(trace_search_statement(&query, Dialect::Sqlite).is_err());
-        assert!(trace_search_statement(&query, Dialect::Postgres).is_ok());
+        for (dialect, operator) in [
+            (Dialect::Sqlite, " REGEXP "),
+            (Dialect::Postgres, " ~ "),
+            (Dialect::MySql, " REGEXP "),
+        ] {
+            let statement = trace_search_statement(&query, dialect).unwrap();
+            let text = match dialect {
+                Dialect::Sqlite => statement.to_string(SqliteQueryBuilder),
+                Dialect::Postgres => statement.to_string(sea_query::PostgresQueryBuilder),
+                Dialect::MySql => statement.to_string(sea_query::MysqlQueryBuilder),
+            };
+            assert!(text.contains(operator), "{text}");
+        }
     }
 }
