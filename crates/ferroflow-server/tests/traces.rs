@@ -216,6 +216,42 @@ async fn otlp_protobuf_spans_land_and_read_back_as_mlflow_answers_them() {
 }
 
 #[tokio::test]
+async fn otlp_run_header_links_finished_traces_to_the_run() {
+    let app = test_app().await;
+    let experiment_id = app.experiment("otlp-run").await;
+    let answer = app
+        .send(
+            Method::POST,
+            "/api/2.0/mlflow/runs/create",
+            Some(json!({ "experiment_id": experiment_id })),
+        )
+        .await;
+    let run_id = answer.json()["run"]["info"]["run_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let body = export_request(vec![otel_span(1, None, "root")]).encode_to_vec();
+    let request = Request::builder()
+        .method(Method::POST)
+        .uri("/v1/traces")
+        .header(header::CONTENT_TYPE, "application/x-protobuf")
+        .header("x-mlflow-experiment-id", &experiment_id)
+        .header("x-mlflow-run-id", &run_id)
+        .body(Body::from(body))
+        .unwrap();
+    assert_eq!(app.send_request(request).await.status, StatusCode::OK);
+    let found = app
+        .search(&experiment_id, &format!("attribute.run_id = '{run_id}'"))
+        .await;
+    assert_eq!(found["traces"][0]["trace_id"], format!("tr-{TRACE_HEX}"));
+    assert_eq!(
+        app.search(&experiment_id, "attribute.run_id = 'other'")
+            .await,
+        json!({})
+    );
+}
+
+#[tokio::test]
 async fn otlp_json_with_hex_ids_and_gzip_lands() {
     let app = test_app().await;
     let experiment_id = app.experiment("otlp-json").await;

@@ -85,6 +85,35 @@ fn upsert_sql(
     }
 }
 
+/// The rows with distinct conflict keys, the last of each key kept in place of the first: one
+/// PostgreSQL statement may not update a row twice, and a batch may repeat a span or a tag.
+fn last_row_per_key(
+    columns: &[&str],
+    conflict: &[&str],
+    rows: Vec<Vec<sea_query::Value>>,
+) -> Vec<Vec<sea_query::Value>> {
+    let key_positions: Vec<usize> = conflict
+        .iter()
+        .filter_map(|name| columns.iter().position(|column| column == name))
+        .collect();
+    let mut position_of: HashMap<String, usize> = HashMap::with_capacity(rows.len());
+    let mut kept: Vec<Vec<sea_query::Value>> = Vec::with_capacity(rows.len());
+    for row in rows {
+        let key: String = key_positions
+            .iter()
+            .map(|position| format!("{:?}\u{1f}", row.get(*position)))
+            .collect();
+        match position_of.get(&key) {
+            Some(position) => kept[*position] = row,
+            None => {
+                position_of.insert(key, kept.len());
+                kept.push(row);
+            }
+        }
+    }
+    kept
+}
+
 /// Runs a multi-row upsert in chunks.
 async fn upsert(
     transaction: &mut Transaction,
@@ -95,6 +124,7 @@ async fn upsert(
     rows: Vec<Vec<sea_query::Value>>,
 ) -> Result<()> {
     let dialect = transaction.dialect();
+    let rows = last_row_per_key(columns, conflict, rows);
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
         let sql = upsert_sql(table, columns, conflict, update, chunk.len(), dialect);
         let statement = query(sql).bind_each(chunk.iter().flatten().cloned());

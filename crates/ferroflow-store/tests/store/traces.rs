@@ -276,6 +276,20 @@ async fn spans_then_start_trace_merge(backend: Backend) {
             .len(),
         2
     );
+    // A span twice in one batch: the last one is kept (PostgreSQL refuses to update a row twice in
+    // one statement).
+    let mut renamed = span(2, 2, 1, 2_010, 2_020);
+    renamed.name = "renamed".into();
+    fixture
+        .store
+        .log_spans(batch(&fixture, vec![span(2, 2, 1, 2_010, 2_020), renamed]))
+        .await
+        .unwrap();
+    let spans = fixture.store.trace_spans(&[trace_id(2)]).await.unwrap();
+    assert_eq!(spans.len(), 2);
+    assert!(spans
+        .iter()
+        .any(|span| span.content.contains("\"name\": \"renamed\"")));
     // Spans re-sent replace their rows.
     fixture
         .store
