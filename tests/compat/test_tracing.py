@@ -141,6 +141,11 @@ def test_search_traces_filters_order_and_pages(server, client, traced_experiment
     found = mlflow.search_traces(locations=[traced_experiment], return_type="list")
     assert [trace.info.trace_id for trace in found] == ids[::-1]
     assert all(len(trace.data.spans) == 2 for trace in found)
+    frame = mlflow.search_traces(locations=[traced_experiment])
+    assert list(frame["trace_id"]) == ids[::-1]
+    assert frame["request"][0] == {"question": "q-red", "tag": "red"}
+    assert frame["response"][0] == {"answer": "answer to q-red"}
+    assert list(frame["state"]) == ["OK"] * 3
 
     def search(filter_string=None, order_by=None):
         traces = mlflow.search_traces(locations=[traced_experiment], filter_string=filter_string,
