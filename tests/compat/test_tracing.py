@@ -167,6 +167,9 @@ def test_search_traces_filters_order_and_pages(server, client, traced_experiment
     assert search("span.type = 'LLM'") == ids[::-1]
     assert search("span.name = 'ask_model'") == ids[::-1]
     assert search("metadata.`mlflow.trace_schema.version` = '3'") == ids[::-1]
+    usage = '{"input_tokens": 11, "output_tokens": 4, "total_tokens": 15}'
+    assert search(f"metadata.`mlflow.trace.tokenUsage` = '{usage}'") == ids[::-1]
+    assert search("metadata.`mlflow.trace.tokenUsage` IS NULL") == []
     assert search(order_by=["timestamp_ms ASC"]) == ids
 
     page = client.search_traces(locations=[traced_experiment], max_results=2)

@@ -28,7 +28,9 @@ use ferroflow_core::trace_filter::{
 };
 use ferroflow_core::traces::TraceQuery;
 use ferroflow_core::{Error, Result};
-use sea_query::{BinOper, Cond, Expr, Func, Iden, Order, Query, SelectStatement, SimpleExpr};
+use sea_query::{
+    Alias, BinOper, Cond, Expr, Func, Iden, Order, Query, SelectStatement, SimpleExpr,
+};
 
 #[derive(Iden, Clone, Copy)]
 pub(crate) enum TraceInfo {
@@ -582,6 +584,33 @@ fn condition_of(condition: &TraceCondition, dialect: Dialect) -> Result<SimpleEx
                 Assessments::TraceId,
                 conditions,
             ))
+        }
+        TraceCondition::Analytics {
+            columns,
+            operator,
+            expected,
+        } => {
+            let column = |name: &str| Expr::col((TraceInfo::Table, Alias::new(name)));
+            let present = columns
+                .iter()
+                .fold(Cond::any(), |any, name| any.add(column(name).is_not_null()));
+            let matches: SimpleExpr = match expected {
+                None => Expr::cust("1 = 0"),
+                Some(values) => columns
+                    .iter()
+                    .zip(values)
+                    .fold(Cond::all(), |all, (name, value)| match value {
+                        Some(number) => all.add(column(name).eq(number_value(*number))),
+                        None => all.add(column(name).is_null()),
+                    })
+                    .into(),
+            };
+            Ok(match operator {
+                Operator::IsNull => SimpleExpr::from(present).not(),
+                Operator::IsNotNull => present.into(),
+                Operator::Eq => matches,
+                _ => Cond::all().add(present).add(matches.not()).into(),
+            })
         }
         TraceCondition::Issue(issue_id) => Ok(exists_in(
             Assessments::Table,

@@ -398,6 +398,9 @@ async fn search_filters_order_and_pages(backend: Backend) {
     for number in 1..=4u8 {
         let mut trace = new_trace(&fixture, number, i64::from(number) * 1_000);
         trace.execution_duration = Some(i64::from(number) * 10);
+        if number == 2 {
+            trace.analytics.tokens = [Some(3), Some(4), Some(7), None, None, None];
+        }
         if number == 3 {
             trace.state = "ERROR".into();
             trace
