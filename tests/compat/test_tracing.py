@@ -376,6 +376,7 @@ def _read_traces(url: str, experiment_id: str, ids: list[str]) -> dict:
     return out
 
 
+@pytest.mark.interop
 def test_traces_interop_between_servers(tmp_path):
     """ferroflow and `mlflow server` read each other's traces from one SQLite database."""
     import compat_servers as cs
