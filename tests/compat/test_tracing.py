@@ -141,6 +141,11 @@ def test_search_traces_filters_order_and_pages(server, client, traced_experiment
     found = mlflow.search_traces(locations=[traced_experiment], return_type="list")
     assert [trace.info.trace_id for trace in found] == ids[::-1]
     assert all(len(trace.data.spans) == 2 for trace in found)
+    frame = mlflow.search_traces(locations=[traced_experiment])
+    assert list(frame["trace_id"]) == ids[::-1]
+    assert frame["request"][0] == {"question": "q-red", "tag": "red"}
+    assert frame["response"][0] == {"answer": "answer to q-red"}
+    assert list(frame["state"]) == ["OK"] * 3
 
     def search(filter_string=None, order_by=None):
         traces = mlflow.search_traces(locations=[traced_experiment], filter_string=filter_string,
@@ -150,6 +155,7 @@ def test_search_traces_filters_order_and_pages(server, client, traced_experiment
     assert search("tags.team = 'red'") == [ids[2], ids[0]]
     assert search("tag.team != 'red'") == [ids[1]]
     assert search("tags.team LIKE 'bl%'") == [ids[1]]
+    assert search("tags.team RLIKE '^r.d$'") == [ids[2], ids[0]]
     assert search("trace.status = 'OK' AND tags.team = 'red'") == [ids[2], ids[0]]
     assert search("name = 'agent'") == ids[::-1]
     assert search("name = 'other'") == []
@@ -161,6 +167,9 @@ def test_search_traces_filters_order_and_pages(server, client, traced_experiment
     assert search("span.type = 'LLM'") == ids[::-1]
     assert search("span.name = 'ask_model'") == ids[::-1]
     assert search("metadata.`mlflow.trace_schema.version` = '3'") == ids[::-1]
+    usage = '{"input_tokens": 11, "output_tokens": 4, "total_tokens": 15}'
+    assert search(f"metadata.`mlflow.trace.tokenUsage` = '{usage}'") == ids[::-1]
+    assert search("metadata.`mlflow.trace.tokenUsage` IS NULL") == []
     assert search(order_by=["timestamp_ms ASC"]) == ids
 
     page = client.search_traces(locations=[traced_experiment], max_results=2)
@@ -274,6 +283,9 @@ def test_otlp_from_the_opentelemetry_sdk(server, traced_experiment):
         root.set_attribute("http.method", "GET")
         with tracer.start_as_current_span("db") as child:
             child.set_attribute("rows", 7)
+        with tracer.start_as_current_span("chat") as llm:
+            llm.set_attributes({"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-x",
+                                "gen_ai.usage.input_tokens": 12, "gen_ai.usage.output_tokens": 5})
     provider.shutdown()
     trace_id = f"tr-{root.get_span_context().trace_id:032x}"
 
@@ -282,10 +294,14 @@ def test_otlp_from_the_opentelemetry_sdk(server, traced_experiment):
     trace = mlflow.get_trace(trace_id)
     assert trace.info.state.value == "OK"
     assert trace.info.tags["service.name"] == "otel-app"
-    assert [span.name for span in trace.data.spans] == ["request", "db"]
+    assert [span.name for span in trace.data.spans] == ["request", "db", "chat"]
     assert trace.data.spans[1].attributes["rows"] == 7
     assert trace.data.spans[0].attributes["http.method"] == "GET"
     assert trace.data.spans[1].parent_id == trace.data.spans[0].span_id
+    # The OpenTelemetry GenAI conventions become MLflow's span type and token usage.
+    assert trace.data.spans[2].span_type == SpanType.CHAT_MODEL
+    assert trace.data.spans[2].attributes["mlflow.llm.model"] == "gpt-x"
+    assert trace.info.token_usage == {"input_tokens": 12, "output_tokens": 5, "total_tokens": 17}
 
 
 def test_genai_evaluate_with_a_code_scorer(server, client, traced_experiment):
@@ -360,6 +376,7 @@ def _read_traces(url: str, experiment_id: str, ids: list[str]) -> dict:
     return out
 
 
+@pytest.mark.interop
 def test_traces_interop_between_servers(tmp_path):
     """ferroflow and `mlflow server` read each other's traces from one SQLite database."""
     import compat_servers as cs

@@ -18,6 +18,7 @@ pub mod service;
 pub mod store;
 pub mod trace_filter;
 pub mod trace_json;
+pub mod trace_spans;
 pub mod traces;
 pub mod validation;
 pub mod webhooks;

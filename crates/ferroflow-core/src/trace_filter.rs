@@ -38,6 +38,8 @@
 //! order always ends with `timestamp_ms DESC, request_id ASC` unless those were given.
 
 use crate::error::{Error, Result};
+use crate::trace_json::OrderedJson;
+use crate::traces::{COST_KEYS, COST_METADATA, TOKEN_KEYS, TOKEN_USAGE_METADATA};
 
 /// The trace name tag, kept in `trace_info.trace_name`.
 pub const TRACE_NAME_TAG: &str = "mlflow.traceName";
@@ -191,6 +193,15 @@ pub enum TraceCondition {
         value: FilterValue,
     },
     Issue(String),
+    /// `mlflow.trace.tokenUsage` or `mlflow.trace.cost`, which live in `trace_info` columns:
+    /// `IS NULL` when every column is NULL, `=` when the value is the exact JSON MLflow writes for the
+    /// columns (`expected`: each column's value, `None` for NULL; no `expected` never matches), `!=`
+    /// when some column is set and `=` does not hold.
+    Analytics {
+        columns: &'static [&'static str],
+        operator: Operator,
+        expected: Option<Vec<Option<f64>>>,
+    },
 }
 
 /// What a search orders by.
@@ -609,6 +620,9 @@ fn metadata_condition(
     value: FilterValue,
 ) -> Result<TraceCondition> {
     let value = string_value(value, &format!("metadata '{key}'"))?;
+    if key == TOKEN_USAGE_METADATA || key == COST_METADATA {
+        return analytics_condition(&key, operator, &value);
+    }
     if key == SESSION_METADATA {
         return Ok(TraceCondition::Column {
             column: TraceColumn::SessionId,
@@ -625,6 +639,81 @@ fn metadata_condition(
         key,
         operator,
         value,
+    })
+}
+
+/// MLflow's `get_trace_analytics_metadata_filter`.
+fn analytics_condition(
+    key: &str,
+    operator: Operator,
+    value: &FilterValue,
+) -> Result<TraceCondition> {
+    let tokens = key == TOKEN_USAGE_METADATA;
+    let columns: &'static [&'static str] = if tokens { &TOKEN_KEYS } else { &COST_KEYS };
+    match operator {
+        Operator::IsNull | Operator::IsNotNull => {
+            return Ok(TraceCondition::Analytics {
+                columns,
+                operator,
+                expected: None,
+            })
+        }
+        Operator::Eq | Operator::NotEq => {}
+        other => {
+            return Err(invalid(format!(
+                "Comparator '{}' is not supported for reserved metadata '{key}'. Only '=', '!=', \
+                 'IS NULL', and 'IS NOT NULL' are supported.",
+                other.as_str()
+            )))
+        }
+    }
+    let text = match value {
+        FilterValue::String(text) => text.as_str(),
+        _ => "",
+    };
+    let expected = match OrderedJson::parse(text) {
+        Some(OrderedJson::Object(entries))
+            if entries
+                .iter()
+                .all(|(entry_key, _)| columns.contains(&entry_key.as_str())) =>
+        {
+            let mut normalized: Vec<(String, OrderedJson)> = Vec::new();
+            let mut values: Vec<Option<f64>> = Vec::with_capacity(columns.len());
+            for column in columns {
+                let converted = entries
+                    .iter()
+                    .find(|(entry_key, _)| entry_key == column)
+                    .and_then(|(_, value)| match value {
+                        OrderedJson::Int(number) => Some(OrderedJson::Int(*number)),
+                        OrderedJson::Float(number) if tokens && number.fract() == 0.0 => {
+                            Some(OrderedJson::Int(*number as i64))
+                        }
+                        OrderedJson::Float(number) if !tokens && number.is_finite() => {
+                            Some(OrderedJson::Float(*number))
+                        }
+                        _ => None,
+                    })
+                    .map(|value| {
+                        if tokens {
+                            value
+                        } else {
+                            OrderedJson::Float(value.as_f64().unwrap_or(0.0))
+                        }
+                    });
+                values.push(converted.as_ref().and_then(OrderedJson::as_f64));
+                if let Some(converted) = converted {
+                    normalized.push(((*column).to_owned(), converted));
+                }
+            }
+            let canonical = OrderedJson::Object(normalized.clone()).python_dumps(true);
+            (!normalized.is_empty() && canonical == text).then_some(values)
+        }
+        _ => None,
+    };
+    Ok(TraceCondition::Analytics {
+        columns,
+        operator,
+        expected,
     })
 }
 
@@ -923,6 +1012,30 @@ mod tests {
                 .len(),
             3
         );
+    }
+
+    #[test]
+    fn reserved_analytics_metadata() {
+        assert_eq!(
+            one(
+                "metadata.`mlflow.trace.tokenUsage` = '{\"input_tokens\": 3, \"total_tokens\": 7}'"
+            ),
+            TraceCondition::Analytics {
+                columns: &TOKEN_KEYS,
+                operator: Operator::Eq,
+                expected: Some(vec![Some(3.0), None, Some(7.0), None, None, None]),
+            }
+        );
+        // Not the JSON MLflow writes (spacing): never equal.
+        assert_eq!(
+            one("metadata.`mlflow.trace.tokenUsage` = '{\"input_tokens\":3}'"),
+            TraceCondition::Analytics {
+                columns: &TOKEN_KEYS,
+                operator: Operator::Eq,
+                expected: None,
+            }
+        );
+        assert!(parse_trace_filter("metadata.`mlflow.trace.cost` LIKE '%1%'").is_err());
     }
 
     #[test]

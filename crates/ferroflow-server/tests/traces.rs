@@ -216,6 +216,42 @@ async fn otlp_protobuf_spans_land_and_read_back_as_mlflow_answers_them() {
 }
 
 #[tokio::test]
+async fn otlp_run_header_links_finished_traces_to_the_run() {
+    let app = test_app().await;
+    let experiment_id = app.experiment("otlp-run").await;
+    let answer = app
+        .send(
+            Method::POST,
+            "/api/2.0/mlflow/runs/create",
+            Some(json!({ "experiment_id": experiment_id })),
+        )
+        .await;
+    let run_id = answer.json()["run"]["info"]["run_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let body = export_request(vec![otel_span(1, None, "root")]).encode_to_vec();
+    let request = Request::builder()
+        .method(Method::POST)
+        .uri("/v1/traces")
+        .header(header::CONTENT_TYPE, "application/x-protobuf")
+        .header("x-mlflow-experiment-id", &experiment_id)
+        .header("x-mlflow-run-id", &run_id)
+        .body(Body::from(body))
+        .unwrap();
+    assert_eq!(app.send_request(request).await.status, StatusCode::OK);
+    let found = app
+        .search(&experiment_id, &format!("attribute.run_id = '{run_id}'"))
+        .await;
+    assert_eq!(found["traces"][0]["trace_id"], format!("tr-{TRACE_HEX}"));
+    assert_eq!(
+        app.search(&experiment_id, "attribute.run_id = 'other'")
+            .await,
+        json!({})
+    );
+}
+
+#[tokio::test]
 async fn otlp_json_with_hex_ids_and_gzip_lands() {
     let app = test_app().await;
     let experiment_id = app.experiment("otlp-json").await;
@@ -443,4 +479,89 @@ async fn start_trace_answers_tracking_store_and_merges_with_spans() {
         answer.json()["message"],
         "Tag 'mlflow.trace.spansLocation' is immutable and cannot be set on a trace."
     );
+}
+
+/// Sends a root span and its child with the Rust OpenTelemetry SDK's own OTLP/HTTP exporter (a
+/// blocking client, so on a thread of its own).
+fn export_with_rust_sdk(
+    url: String,
+    experiment_id: String,
+    protocol: opentelemetry_otlp::Protocol,
+    gzip: bool,
+) {
+    use opentelemetry::trace::{Span as _, TraceContextExt, Tracer, TracerProvider as _};
+    use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
+
+    let mut builder = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_protocol(protocol)
+        .with_endpoint(format!("{url}/v1/traces"))
+        .with_headers(std::collections::HashMap::from([(
+            "x-mlflow-experiment-id".to_owned(),
+            experiment_id,
+        )]));
+    if gzip {
+        builder = builder.with_compression(opentelemetry_otlp::Compression::Gzip);
+    }
+    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+        .with_simple_exporter(builder.build().unwrap())
+        .with_resource(
+            opentelemetry_sdk::Resource::builder_empty()
+                .with_service_name("rust-app")
+                .build(),
+        )
+        .build();
+    let tracer = provider.tracer("ferroflow-test");
+    tracer.in_span("root", |context| {
+        context
+            .span()
+            .set_attribute(opentelemetry::KeyValue::new("mlflow.spanType", "CHAIN"));
+        let mut child = tracer.start("child");
+        child.set_attribute(opentelemetry::KeyValue::new("rows", 7i64));
+        child.end();
+    });
+    provider.shutdown().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rust_opentelemetry_sdk_exports_to_v1_traces() {
+    let app = test_app().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let router = app.router.clone();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    for (protocol, gzip) in [
+        (opentelemetry_otlp::Protocol::HttpBinary, false),
+        (opentelemetry_otlp::Protocol::HttpJson, true),
+    ] {
+        let experiment_id = app.experiment(&format!("rust-sdk-{protocol:?}")).await;
+        let (sdk_url, sdk_experiment) = (url.clone(), experiment_id.clone());
+        let exporter = std::thread::spawn(move || {
+            export_with_rust_sdk(sdk_url, sdk_experiment, protocol, gzip)
+        });
+        tokio::task::spawn_blocking(move || exporter.join().unwrap())
+            .await
+            .unwrap();
+        let found = app.search(&experiment_id, "").await;
+        let traces = found["traces"].as_array().unwrap();
+        assert_eq!(traces.len(), 1, "{protocol:?}: {found}");
+        assert_eq!(traces[0]["state"], "OK");
+        assert_eq!(traces[0]["tags"]["service.name"], "rust-app");
+        let trace_id = traces[0]["trace_id"].as_str().unwrap();
+        let answer = app
+            .send(
+                Method::GET,
+                &format!("{V3}/traces/get?trace_id={trace_id}"),
+                None,
+            )
+            .await;
+        let spans = answer.json()["trace"]["spans"].clone();
+        assert_eq!(spans[0]["name"], "root");
+        assert_eq!(spans[1]["name"], "child");
+        assert_eq!(spans[1]["parent_span_id"], spans[0]["span_id"]);
+        assert_eq!(
+            spans[1]["attributes"][0],
+            json!({"key": "rows", "value": {"int_value": 7}})
+        );
+    }
 }

@@ -39,7 +39,10 @@ pub(crate) async fn open(path: &Path, default_artifact_root: &str) -> Result<Poo
         .foreign_keys(true)
         // sqlx hands each row from SQLite's worker thread to the task through a channel; a deep buffer lets
         // a long read (a metric history page of 25,000 points) run without a thread switch per row.
-        .row_buffer_size(ROW_BUFFER);
+        .row_buffer_size(ROW_BUFFER)
+        // `REGEXP`, which SQLite leaves to the application, for the `RLIKE` of trace searches (MLflow
+        // registers one too). Searches run on the readers; an in-memory database has none and no RLIKE.
+        .with_regexp();
     if in_memory {
         // Only the connection that made an in-memory database sees it: the writer serves reads too.
         let writer = SqliteWriter::open(Path::new(":memory:")).map_err(connect_error)?;

@@ -16,8 +16,8 @@
 //! - An assessment comparison matches a valid assessment of that kind and name; `<`, `<=`, `>`, `>=`
 //!   compare numeric values only, `=` and `!=` the JSON value (a string with or without its quotes).
 //! - `LIKE` is case-sensitive (a `GLOB` on SQLite) and `ILIKE` case-insensitive; `RLIKE` is a regular
-//!   expression on PostgreSQL (`~`) and MySQL (`REGEXP`), and refused on SQLite, which has no regular
-//!   expressions.
+//!   expression search: `~` on PostgreSQL, `REGEXP` on MySQL and on SQLite (whose `REGEXP` function the
+//!   store registers, as MLflow does).
 //! - Order: the `order_by` items (missing values last), then `timestamp_ms DESC` and `request_id ASC`
 //!   unless ordered already.
 
@@ -28,7 +28,9 @@ use ferroflow_core::trace_filter::{
 };
 use ferroflow_core::traces::TraceQuery;
 use ferroflow_core::{Error, Result};
-use sea_query::{BinOper, Cond, Expr, Func, Iden, Order, Query, SelectStatement, SimpleExpr};
+use sea_query::{
+    Alias, BinOper, Cond, Expr, Func, Iden, Order, Query, SelectStatement, SimpleExpr,
+};
 
 #[derive(Iden, Clone, Copy)]
 pub(crate) enum TraceInfo {
@@ -254,9 +256,9 @@ fn string_condition(
                     "BINARY ? REGEXP ?",
                     [column, Expr::val(pattern.as_str()).into()],
                 )),
-                Dialect::Sqlite => Err(Error::invalid_parameter(
-                    "RLIKE is not supported on a SQLite backend store",
-                )),
+                Dialect::Sqlite => {
+                    Ok(Expr::expr(column).binary(BinOper::Custom("REGEXP"), pattern.as_str()))
+                }
             };
         }
         Operator::Gt | Operator::Ge | Operator::Lt | Operator::Le => {
@@ -583,6 +585,33 @@ fn condition_of(condition: &TraceCondition, dialect: Dialect) -> Result<SimpleEx
                 conditions,
             ))
         }
+        TraceCondition::Analytics {
+            columns,
+            operator,
+            expected,
+        } => {
+            let column = |name: &str| Expr::col((TraceInfo::Table, Alias::new(name)));
+            let present = columns
+                .iter()
+                .fold(Cond::any(), |any, name| any.add(column(name).is_not_null()));
+            let matches: SimpleExpr = match expected {
+                None => Expr::cust("1 = 0"),
+                Some(values) => columns
+                    .iter()
+                    .zip(values)
+                    .fold(Cond::all(), |all, (name, value)| match value {
+                        Some(number) => all.add(column(name).eq(number_value(*number))),
+                        None => all.add(column(name).is_null()),
+                    })
+                    .into(),
+            };
+            Ok(match operator {
+                Operator::IsNull => SimpleExpr::from(present).not(),
+                Operator::IsNotNull => present.into(),
+                Operator::Eq => matches,
+                _ => Cond::all().add(present).add(matches.not()).into(),
+            })
+        }
         TraceCondition::Issue(issue_id) => Ok(exists_in(
             Assessments::Table,
             Assessments::TraceId,
@@ -643,7 +672,7 @@ mod tests {
     }
 
     #[test]
-    fn rlike_is_refused_on_sqlite() {
+    fn rlike_renders_for_each_dialect() {
         let query = TraceQuery {
             experiment_ids: vec![1],
             filter: parse_trace_filter("status RLIKE '^O'").unwrap(),
@@ -651,7 +680,18 @@ mod tests {
             max_results: 10,
             offset: 0,
         };
-        assert!(trace_search_statement(&query, Dialect::Sqlite).is_err());
-        assert!(trace_search_statement(&query, Dialect::Postgres).is_ok());
+        for (dialect, operator) in [
+            (Dialect::Sqlite, " REGEXP "),
+            (Dialect::Postgres, " ~ "),
+            (Dialect::MySql, " REGEXP "),
+        ] {
+            let statement = trace_search_statement(&query, dialect).unwrap();
+            let text = match dialect {
+                Dialect::Sqlite => statement.to_string(SqliteQueryBuilder),
+                Dialect::Postgres => statement.to_string(sea_query::PostgresQueryBuilder),
+                Dialect::MySql => statement.to_string(sea_query::MysqlQueryBuilder),
+            };
+            assert!(text.contains(operator), "{text}");
+        }
     }
 }

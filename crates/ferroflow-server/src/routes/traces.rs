@@ -1,8 +1,9 @@
 //! The MLflow 3 trace and assessment endpoints. Each handler takes the ids of its path and its message,
 //! calls the `TraceService` method of the same name and answers its response.
 //!
-//! MLflow serves them under `/api/3.0/mlflow`, and the tag, delete, link-to-run and link-prompts routes
-//! (which the 3.17 client still calls there) under `/api/2.0/mlflow` as well.
+//! MLflow serves them under `/api/3.0/mlflow`; the tag and delete routes under `/api/2.0/mlflow` as
+//! well, and link-to-run and link-prompts under `/api/2.0/mlflow` only (where the 3.17 client calls
+//! them).
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::MlflowRequest;
@@ -37,21 +38,29 @@ pub fn routes_v3() -> Vec<(&'static str, MethodRouter<AppState>)> {
                 .delete(delete_assessment),
         ),
     ];
-    routes.extend(routes_v2());
+    routes.extend(shared_routes());
     routes
 }
 
-/// The routes relative to `/api/2.0/mlflow` (and `/ajax-api/2.0/mlflow`).
-pub fn routes_v2() -> Vec<(&'static str, MethodRouter<AppState>)> {
+/// The routes MLflow serves under both 2.0 and 3.0.
+fn shared_routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
     vec![
         (
             "/traces/{trace_id}/tags",
             patch(set_trace_tag).delete(delete_trace_tag),
         ),
         ("/traces/delete-traces", post(delete_traces)),
+    ]
+}
+
+/// The routes relative to `/api/2.0/mlflow` (and `/ajax-api/2.0/mlflow`).
+pub fn routes_v2() -> Vec<(&'static str, MethodRouter<AppState>)> {
+    let mut routes = vec![
         ("/traces/link-to-run", post(link_traces_to_run)),
         ("/traces/link-prompts", post(link_prompts_to_trace)),
-    ]
+    ];
+    routes.extend(shared_routes());
+    routes
 }
 
 /// The ids of the path, decoded once by the router; a segment that does not decode to UTF-8 is refused

@@ -85,6 +85,29 @@ fn upsert_sql(
     }
 }
 
+/// The rows with distinct conflict keys, the last of each key kept, in key order: one PostgreSQL
+/// statement may not update a row twice, and a batch may repeat a span or a tag.
+fn last_row_per_key(
+    columns: &[&str],
+    conflict: &[&str],
+    rows: Vec<Vec<sea_query::Value>>,
+) -> Vec<Vec<sea_query::Value>> {
+    let key_positions: Vec<usize> = conflict
+        .iter()
+        .filter_map(|name| columns.iter().position(|column| column == name))
+        .collect();
+    let mut by_key: BTreeMap<String, Vec<sea_query::Value>> = BTreeMap::new();
+    for row in rows {
+        let key: String = key_positions
+            .iter()
+            .map(|position| format!("{:?}\u{1f}", row.get(*position)))
+            .collect();
+        by_key.insert(key, row);
+    }
+    // In key order, so concurrent writers lock index entries in the same order (fewer deadlocks).
+    by_key.into_values().collect()
+}
+
 /// Runs a multi-row upsert in chunks.
 async fn upsert(
     transaction: &mut Transaction,
@@ -95,6 +118,7 @@ async fn upsert(
     rows: Vec<Vec<sea_query::Value>>,
 ) -> Result<()> {
     let dialect = transaction.dialect();
+    let rows = last_row_per_key(columns, conflict, rows);
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
         let sql = upsert_sql(table, columns, conflict, update, chunk.len(), dialect);
         let statement = query(sql).bind_each(chunk.iter().flatten().cloned());
@@ -435,9 +459,46 @@ async fn delete_trace_rows(transaction: &mut Transaction, trace_ids: &[String]) 
     Ok(())
 }
 
-#[async_trait]
-impl TraceStore for SqlStore {
-    async fn start_trace(&self, trace: NewTrace) -> Result<TraceInfo> {
+/// How often a trace write that lost a deadlock is tried again.
+const DEADLOCK_ATTEMPTS: u32 = 5;
+
+/// Whether the error is a deadlock or a serialization failure the database resolved by aborting this
+/// transaction (MySQL 1213 and 1205, PostgreSQL 40P01 and 40001): the whole write can be run again.
+fn is_deadlock(error: &Error) -> bool {
+    let Some(sqlx::Error::Database(database)) = error
+        .source
+        .as_deref()
+        .and_then(|source| source.downcast_ref::<sqlx::Error>())
+    else {
+        return false;
+    };
+    if let Some(mysql) = database.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
+        return matches!(mysql.number(), 1213 | 1205);
+    }
+    matches!(database.code().as_deref(), Some("40P01" | "40001"))
+}
+
+/// Runs `write` again (after a short, growing pause) while it loses deadlocks, as MLflow retries the
+/// span and StartTraceV3 writes that race each other.
+async fn retry_deadlocks<T, F, Fut>(mut write: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let mut attempt = 0;
+    loop {
+        match write().await {
+            Err(error) if attempt + 1 < DEADLOCK_ATTEMPTS && is_deadlock(&error) => {
+                attempt += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(10 * u64::from(attempt))).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+impl SqlStore {
+    async fn start_trace_once(&self, trace: &NewTrace) -> Result<TraceInfo> {
         let dialect = self.dialect();
         let mut columns = vec![
             "request_id",
@@ -547,7 +608,7 @@ impl TraceStore for SqlStore {
             .ok_or_else(|| Error::internal(std::io::Error::other("started trace vanished")))
     }
 
-    async fn log_spans(&self, batch: LogSpans) -> Result<()> {
+    async fn log_spans_once(&self, batch: &LogSpans) -> Result<()> {
         let trace_ids: Vec<String> = batch
             .traces
             .iter()
@@ -565,7 +626,7 @@ impl TraceStore for SqlStore {
         if !created.is_empty() {
             let rows: Vec<Vec<sea_query::Value>> = created
                 .iter()
-                .map(|trace| created_trace_row(&batch, trace))
+                .map(|trace| created_trace_row(batch, trace))
                 .collect();
             upsert(
                 &mut transaction,
@@ -809,6 +870,17 @@ impl TraceStore for SqlStore {
         }
         upsert_tags(&mut transaction, tag_rows_all).await?;
         transaction.commit().await.map_err(db_error)
+    }
+}
+
+#[async_trait]
+impl TraceStore for SqlStore {
+    async fn start_trace(&self, trace: NewTrace) -> Result<TraceInfo> {
+        retry_deadlocks(|| self.start_trace_once(&trace)).await
+    }
+
+    async fn log_spans(&self, batch: LogSpans) -> Result<()> {
+        retry_deadlocks(|| self.log_spans_once(&batch)).await
     }
 
     async fn trace_infos(&self, trace_ids: &[String]) -> Result<Vec<TraceInfo>> {

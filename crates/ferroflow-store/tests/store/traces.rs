@@ -276,6 +276,20 @@ async fn spans_then_start_trace_merge(backend: Backend) {
             .len(),
         2
     );
+    // A span twice in one batch: the last one is kept (PostgreSQL refuses to update a row twice in
+    // one statement).
+    let mut renamed = span(2, 2, 1, 2_010, 2_020);
+    renamed.name = "renamed".into();
+    fixture
+        .store
+        .log_spans(batch(&fixture, vec![span(2, 2, 1, 2_010, 2_020), renamed]))
+        .await
+        .unwrap();
+    let spans = fixture.store.trace_spans(&[trace_id(2)]).await.unwrap();
+    assert_eq!(spans.len(), 2);
+    assert!(spans
+        .iter()
+        .any(|span| span.content.contains("\"name\": \"renamed\"")));
     // Spans re-sent replace their rows.
     fixture
         .store
@@ -384,6 +398,9 @@ async fn search_filters_order_and_pages(backend: Backend) {
     for number in 1..=4u8 {
         let mut trace = new_trace(&fixture, number, i64::from(number) * 1_000);
         trace.execution_duration = Some(i64::from(number) * 10);
+        if number == 2 {
+            trace.analytics.tokens = [Some(3), Some(4), Some(7), None, None, None];
+        }
         if number == 3 {
             trace.state = "ERROR".into();
             trace
