@@ -2,6 +2,7 @@
 //! locked", and a pool of read-only connections.
 
 use crate::sql::connection::Pools;
+use crate::sql::sqlite_readers::SqliteReaders;
 use crate::sql::sqlite_writer::SqliteWriter;
 use crate::sql::{append_to_uri, check_revision, Existing, SCHEMA_REVISION};
 use crate::OpenError;
@@ -14,8 +15,6 @@ use std::str::FromStr;
 use std::time::Duration;
 
 const SCHEMA: &str = include_str!("../schema/sqlite.sql");
-/// Rows sqlx buffers between SQLite's worker thread and the reading task (its default is 50).
-const ROW_BUFFER: usize = 4096;
 
 /// Opens (creating if needed) the database at `path` and makes sure it holds MLflow 3.17's schema.
 pub(crate) async fn open(path: &Path, default_artifact_root: &str) -> Result<Pools, OpenError> {
@@ -36,13 +35,7 @@ pub(crate) async fn open(path: &Path, default_artifact_root: &str) -> Result<Poo
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal)
         .busy_timeout(Duration::from_secs(30))
-        .foreign_keys(true)
-        // sqlx hands each row from SQLite's worker thread to the task through a channel; a deep buffer lets
-        // a long read (a metric history page of 25,000 points) run without a thread switch per row.
-        .row_buffer_size(ROW_BUFFER)
-        // `REGEXP`, which SQLite leaves to the application, for the `RLIKE` of trace searches (MLflow
-        // registers one too). Searches run on the readers; an in-memory database has none and no RLIKE.
-        .with_regexp();
+        .foreign_keys(true);
     if in_memory {
         // Only the connection that made an in-memory database sees it: the writer serves reads too.
         let writer = SqliteWriter::open(Path::new(":memory:")).map_err(connect_error)?;
@@ -58,7 +51,8 @@ pub(crate) async fn open(path: &Path, default_artifact_root: &str) -> Result<Poo
         });
     }
     // The schema is created or checked through sqlx (one connection, closed again), then the server's
-    // write connection is opened directly (see `sql/sqlite_writer.rs`) and the readers through sqlx.
+    // connections are opened directly: the writer (`sql/sqlite_writer.rs`) and the readers
+    // (`sql/sqlite_readers.rs`).
     let migration = SqlitePoolOptions::new()
         .max_connections(1)
         .connect_with(options.clone())
@@ -68,11 +62,7 @@ pub(crate) async fn open(path: &Path, default_artifact_root: &str) -> Result<Poo
     migration.close().await;
     migrated?;
     let writer = SqliteWriter::open(path).map_err(connect_error)?;
-    let readers = SqlitePoolOptions::new()
-        .max_connections(8)
-        .connect_with(options.read_only(true))
-        .await
-        .map_err(connect_error)?;
+    let readers = SqliteReaders::open(path).map_err(connect_error)?;
     Ok(Pools::Sqlite {
         writer,
         readers: Some(readers),

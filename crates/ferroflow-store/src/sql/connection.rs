@@ -10,6 +10,7 @@
 //! MySQL gets backquotes for the double quotes around identifiers (`"key"` is reserved there). Values are
 //! always bound, never written into the text.
 
+use super::sqlite_readers::SqliteReaders;
 use super::sqlite_writer::{DirectRow, DirectTransaction, SqliteWriter};
 use crate::search::Dialect;
 use ferroflow_core::Error;
@@ -20,7 +21,6 @@ use sea_query::{
 use sea_query_binder::SqlxValues;
 use sqlx::mysql::{MySqlDatabaseError, MySqlPool, MySqlRow};
 use sqlx::postgres::{PgPool, PgRow};
-use sqlx::sqlite::{SqlitePool, SqliteRow};
 use sqlx::{Column, MySql, Postgres, Row as _, TypeInfo};
 use std::borrow::Cow;
 
@@ -132,7 +132,7 @@ pub(crate) enum Pools {
     /// in-memory database, which only the writer can see).
     Sqlite {
         writer: SqliteWriter,
-        readers: Option<SqlitePool>,
+        readers: Option<SqliteReaders>,
     },
     Postgres(PgPool),
     MySql(MySqlPool),
@@ -161,10 +161,15 @@ impl Pools {
             Pools::Sqlite {
                 readers: Some(readers),
                 ..
-            } => run!(query, Dialect::Sqlite, fetch_all, readers)?
-                .into_iter()
-                .map(Row::Sqlite)
-                .collect(),
+            } => {
+                let (sql, values) = query.into_sqlite();
+                readers
+                    .fetch(&sql, values, None)
+                    .await?
+                    .into_iter()
+                    .map(Row::Direct)
+                    .collect()
+            }
             Pools::Sqlite {
                 writer,
                 readers: None,
@@ -193,7 +198,15 @@ impl Pools {
             Pools::Sqlite {
                 readers: Some(readers),
                 ..
-            } => run!(query, Dialect::Sqlite, fetch_optional, readers)?.map(Row::Sqlite),
+            } => {
+                let (sql, values) = query.into_sqlite();
+                readers
+                    .fetch(&sql, values, Some(1))
+                    .await?
+                    .into_iter()
+                    .next()
+                    .map(Row::Direct)
+            }
             Pools::Sqlite {
                 writer,
                 readers: None,
@@ -252,7 +265,7 @@ impl Pools {
         match self {
             Pools::Sqlite { writer, readers } => {
                 if let Some(readers) = readers {
-                    readers.close().await;
+                    readers.close();
                 }
                 writer.close().await;
             }
@@ -360,8 +373,7 @@ impl Transaction {
 
 /// One result row, read by column name with [`Row::get`].
 pub(crate) enum Row {
-    Sqlite(SqliteRow),
-    /// A row read on SQLite's direct write connection.
+    /// A row read on one of SQLite's direct connections (`sqlite_writer.rs`, `sqlite_readers.rs`).
     Direct(DirectRow),
     Postgres(PgRow),
     MySql(MySqlRow),
@@ -383,7 +395,6 @@ macro_rules! same_on_every_driver {
         impl FromColumn for $type {
             fn from_column(row: &Row, column: &str) -> Result<Self, sqlx::Error> {
                 match row {
-                    Row::Sqlite(row) => row.try_get(column),
                     Row::Direct(row) => FromSqliteValue::from_value(row.value(column)?, column),
                     Row::Postgres(row) => row.try_get(column),
                     Row::MySql(row) => row.try_get(column),
@@ -398,7 +409,6 @@ same_on_every_driver!(String, Option<String>, f64, Option<f64>, bool, Option<boo
 impl FromColumn for Option<i64> {
     fn from_column(row: &Row, column: &str) -> Result<Self, sqlx::Error> {
         match row {
-            Row::Sqlite(row) => row.try_get(column),
             Row::Direct(row) => FromSqliteValue::from_value(row.value(column)?, column),
             // MLflow's `Integer` columns (experiment ids, statuses) are INT4 on PostgreSQL.
             Row::Postgres(row) => match row.try_column(column)?.type_info().name() {

@@ -10,6 +10,7 @@ pub(crate) mod connection;
 mod legacy_import;
 mod logged_models;
 mod registry;
+pub(crate) mod sqlite_readers;
 pub(crate) mod sqlite_writer;
 mod traces;
 mod tracking;

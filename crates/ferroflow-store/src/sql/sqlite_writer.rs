@@ -22,7 +22,7 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 
 /// Prepared statements kept per connection: every static statement of the store and the recent batch
 /// shapes.
-const STATEMENT_CACHE: usize = 256;
+pub(crate) const STATEMENT_CACHE: usize = 256;
 
 /// The write connection; clones share it.
 #[derive(Clone)]
@@ -47,6 +47,7 @@ impl SqliteWriter {
             )
             .map_err(to_sqlx)?;
         connection.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        register_regexp(&connection)?;
         Ok(Self {
             connection: Arc::new(Mutex::new(Some(connection))),
         })
@@ -193,7 +194,7 @@ fn execute(
     })
 }
 
-fn fetch(
+pub(crate) fn fetch(
     connection: &Connection,
     sql: &str,
     values: Vec<sea_query::Value>,
@@ -288,6 +289,36 @@ impl ToSql for Bound {
             }
         })
     }
+}
+
+/// Registers `REGEXP` (SQLite leaves it to the application) for the `RLIKE` of trace searches, as MLflow
+/// registers one: `text REGEXP pattern` is true when the pattern matches anywhere in the text, NULL when
+/// either is NULL. Each statement compiles its pattern once.
+pub(crate) fn register_regexp(connection: &Connection) -> Result<(), sqlx::Error> {
+    use rusqlite::functions::FunctionFlags;
+    connection
+        .create_scalar_function(
+            "regexp",
+            2,
+            FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+            |context| {
+                if matches!(context.get_raw(0), ValueRef::Null)
+                    || matches!(context.get_raw(1), ValueRef::Null)
+                {
+                    return Ok(None);
+                }
+                let pattern: Arc<regex::Regex> = context.get_or_create_aux(0, |value| {
+                    regex::Regex::new(value.as_str()?)
+                        .map_err(|error| rusqlite::Error::UserFunctionError(error.into()))
+                })?;
+                let text = context
+                    .get_raw(1)
+                    .as_str()
+                    .map_err(|error| rusqlite::Error::UserFunctionError(error.into()))?;
+                Ok(Some(pattern.is_match(text)))
+            },
+        )
+        .map_err(to_sqlx)
 }
 
 /// A rusqlite error as the sqlx error the rest of the store classifies: SQLite's extended result code
