@@ -1,10 +1,11 @@
-//! The one place that knows which sqlx driver runs a statement.
+//! The one place that knows which driver runs a statement.
 //!
 //! The store's code is written once: it builds a [`Query`] (static SQL with `?` placeholders and
 //! `"double-quoted"` identifiers, or a sea-query statement rendered for the dialect), runs it on [`Pools`]
 //! or a [`Transaction`], and reads each [`Row`] with typed getters. Here each call is dispatched to the
-//! native driver (SQLite, PostgreSQL or MySQL), so every column keeps its driver's full type support; sqlx's
-//! `Any` driver is not used because it cannot read MySQL's `TINYINT`/`TEXT` nor SQLite's `BOOLEAN` columns.
+//! native driver: rusqlite's direct connections for SQLite (`sqlite_writer.rs`, `sqlite_readers.rs`), sqlx's
+//! for PostgreSQL and MySQL, so every column keeps its driver's full type support; sqlx's `Any` driver is not
+//! used because it cannot read MySQL's `TINYINT`/`TEXT` nor SQLite's `BOOLEAN` columns.
 //!
 //! Static SQL is rendered per dialect at run time: PostgreSQL gets `$1, $2, ...` for the `?` placeholders,
 //! MySQL gets backquotes for the double quotes around identifiers (`"key"` is reserved there). Values are
