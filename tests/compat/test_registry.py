@@ -348,3 +348,26 @@ def test_version_from_registered_sources(client, unique):
         assert client.get_model_version_download_uri(copy_name, copied.version) == location
     with pytest.raises(MlflowException):
         client.copy_model_version(f"models:/{source_name}/Staging", copy_name)
+
+
+def test_model_version_get_artifact_for_the_ui(client, server, model_run, unique):
+    """The UI's `/model-versions/get-artifact` serves a file of the version's model, and refuses paths that
+    leave it."""
+    import requests
+
+    run_id, model_id, _ = model_run
+    name = unique("ui")
+    mlflow.register_model(f"runs:/{run_id}/model", name)
+    r = requests.get(f"{server.url}/model-versions/get-artifact",
+                     params={"name": name, "version": "1", "path": "MLmodel"}, timeout=30)
+    assert r.status_code == 200, r.text
+    assert f"model_id: {model_id}" in r.text
+    assert "sklearn" in r.text
+    r = requests.get(f"{server.url}/model-versions/get-artifact",
+                     params={"name": name, "version": "1", "path": "../../../../etc/passwd"}, timeout=30)
+    assert r.status_code == 400, r.text
+    assert r.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+    r = requests.get(f"{server.url}/model-versions/get-artifact",
+                     params={"name": name, "version": "7", "path": "MLmodel"}, timeout=30)
+    assert r.status_code == 404, r.text
+    assert r.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"

@@ -38,6 +38,7 @@ use ferroflow_core::artifact_path::ArtifactPath;
 use ferroflow_core::Error;
 use ferroflow_proto::lenient;
 use ferroflow_proto::tracking::{Empty, FileInfo, ListArtifacts, ListArtifactsResponse};
+use ferroflow_proto::registry::ModelVersionKey;
 use futures::TryStreamExt;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC};
 use serde::{Deserialize, Serialize};
@@ -87,7 +88,8 @@ pub fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
     ]
 }
 
-/// Every artifact route under both prefixes, plus the UI's `/get-artifact`.
+/// Every artifact route under both prefixes, plus the UI's `/get-artifact` and
+/// `/model-versions/get-artifact`.
 pub fn router() -> Router<AppState> {
     let mut router = Router::new();
     for prefix in API_PREFIXES {
@@ -95,7 +97,12 @@ pub fn router() -> Router<AppState> {
             router = router.route(&format!("{prefix}{path}"), method_router);
         }
     }
-    router.route("/get-artifact", get(get_artifact))
+    router
+        .route("/get-artifact", get(get_artifact))
+        .route(
+            "/model-versions/get-artifact",
+            get(get_model_version_artifact),
+        )
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -455,6 +462,39 @@ async fn get_artifact(
     let artifact_uri = run_artifact_uri(&state, &run_id).await?;
     let (store, run_root) = open_run_artifact_root(&state, &artifact_uri).await?;
     let download = store.get(&run_root.join(&relative)).await?;
+    Ok(attachment_response(&relative, download))
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct GetModelVersionArtifact {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    version: Option<String>,
+    #[serde(default)]
+    path: Option<String>,
+}
+
+/// `GET /model-versions/get-artifact?name=&version=&path=`: one file of a registered model version (from
+/// its download URI: the run's or the logged model's artifacts), for the UI.
+async fn get_model_version_artifact(
+    State(state): State<AppState>,
+    MlflowRequest(request): MlflowRequest<GetModelVersionArtifact>,
+) -> ApiResult<Response> {
+    let raw_path = request
+        .path
+        .ok_or_else(|| Error::missing_parameter("path"))?;
+    let relative = ArtifactPath::parse(&raw_path)?;
+    let artifact_uri = state
+        .registry
+        .get_model_version_download_uri(ModelVersionKey {
+            name: request.name,
+            version: request.version,
+        })
+        .await?
+        .artifact_uri;
+    let (store, root) = open_run_artifact_root(&state, &artifact_uri).await?;
+    let download = store.get(&root.join(&relative)).await?;
     Ok(attachment_response(&relative, download))
 }
 
