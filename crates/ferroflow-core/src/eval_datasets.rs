@@ -400,8 +400,9 @@ fn record_to_json(row: &StoredRecord) -> OrderedJson {
 /// The source types MLflow knows.
 const SOURCE_TYPES: [&str; 5] = ["UNSPECIFIED", "TRACE", "HUMAN", "DOCUMENT", "CODE"];
 
-/// Reads one record of an upsert request.
-fn record_input(value: &OrderedJson) -> Result<RecordInput> {
+/// Reads one record of an upsert request (an object with `inputs`, `outputs`, `expectations`, `tags`,
+/// `source`).
+pub fn record_input(value: &OrderedJson) -> Result<RecordInput> {
     let OrderedJson::Object(_) = value else {
         return Err(Error::invalid_parameter(
             "Each dataset record must be a JSON object",
