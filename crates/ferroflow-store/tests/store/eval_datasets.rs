@@ -246,17 +246,11 @@ async fn records_upsert_page_delete_and_cascade(backend: Backend) {
         .find(|record| record.inputs.contains("\"a\""))
         .unwrap();
     assert_eq!(
-        first
-            .expectations
-            .as_deref()
-            .map(|text| OrderedJson::parse(text)),
+        first.expectations.as_deref().map(OrderedJson::parse),
         Some(OrderedJson::parse(r#"{"e": 1, "f": true}"#))
     );
     assert_eq!(
-        first
-            .outputs
-            .as_deref()
-            .map(|text| OrderedJson::parse(text)),
+        first.outputs.as_deref().map(OrderedJson::parse),
         Some(OrderedJson::parse(r#"{"mlflow_wrapped": {}}"#))
     );
     assert_eq!(first.created_by.as_deref(), Some("bob"));
@@ -315,7 +309,7 @@ async fn experiment_links_add_and_remove(backend: Backend) {
             .existing_experiment_ids(&[one.clone(), "424242".into(), "not-a-number".into()])
             .await
             .unwrap(),
-        [one.clone()]
+        std::slice::from_ref(&one)
     );
     store
         .add_dataset_experiments("d-x", &[one.clone(), two.clone()], 700)
@@ -336,16 +330,16 @@ async fn experiment_links_add_and_remove(backend: Backend) {
         Some(700)
     );
     store
-        .remove_dataset_experiments("d-x", &[one.clone()], 800)
+        .remove_dataset_experiments("d-x", std::slice::from_ref(&one), 800)
         .await
         .unwrap();
     assert_eq!(
         store.dataset_experiment_ids("d-x").await.unwrap(),
-        [two.clone()]
+        std::slice::from_ref(&two)
     );
     // Removing a link that does not exist leaves the dataset as it was.
     store
-        .remove_dataset_experiments("d-x", &[one.clone()], 900)
+        .remove_dataset_experiments("d-x", std::slice::from_ref(&one), 900)
         .await
         .unwrap();
     assert_eq!(
