@@ -196,3 +196,40 @@ def test_missing_dataset(server):
     assert reply.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
     # Deleting one that does not exist is not an error.
     genai_datasets.delete_dataset(dataset_id="d-" + "0" * 32)
+
+
+def test_rest_errors_and_get_search(server, dataset, experiment_id):
+    base = f"{server.url}/api/3.0/mlflow/datasets"
+    reply = requests.post(f"{base}/create", json={"experiment_ids": [experiment_id]}, timeout=10)
+    assert reply.status_code == 400
+    assert reply.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+    assert "Missing value for required parameter 'name'" in reply.json()["message"]
+
+    missing = "d-" + "1" * 32
+    reply = requests.patch(f"{base}/{missing}/tags", json={"tags": '{"a": "b"}'}, timeout=10)
+    assert reply.status_code == 404
+    assert reply.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+    reply = requests.post(
+        f"{base}/{missing}/add-experiments", json={"experiment_ids": [experiment_id]}, timeout=10
+    )
+    assert reply.status_code == 404
+    # A missing dataset has no records and no experiments.
+    reply = requests.get(f"{base}/{missing}/records", timeout=10)
+    assert reply.status_code == 200 and json.loads(reply.json()["records"]) == []
+    reply = requests.get(f"{base}/{missing}/experiment-ids", timeout=10)
+    assert reply.status_code == 200 and reply.json().get("experiment_ids", []) == []
+
+    reply = requests.post(
+        f"{base}/search", json={"filter_string": "created_time LIKE '1%'"}, timeout=10
+    )
+    assert reply.status_code == 400
+    assert reply.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+
+    reply = requests.get(
+        f"{base}/search",
+        params={"experiment_ids": [experiment_id], "filter_string": f"name = '{dataset.name}'"},
+        timeout=10,
+    )
+    assert reply.status_code == 200
+    assert [item["dataset_id"] for item in reply.json()["datasets"]] == [dataset.dataset_id]
+    assert json.loads(reply.json()["datasets"][0]["tags"]) == {"team": "qa", "mlflow.user": "ann"}
