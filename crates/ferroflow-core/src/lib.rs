@@ -6,6 +6,7 @@
 
 pub mod artifact_path;
 pub mod error;
+pub mod eval_datasets;
 pub mod fernet;
 pub mod filter;
 pub mod ids;

@@ -4,6 +4,7 @@
 //! frameworks or validation rules; it depends on serde only.
 
 pub mod error_code;
+pub mod eval_datasets;
 pub mod lenient;
 pub mod logged_models;
 pub mod registry;

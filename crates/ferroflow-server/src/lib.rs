@@ -56,6 +56,9 @@ pub fn app(state: AppState) -> Router {
         for (path, method_router) in routes::traces::routes_v3() {
             router = router.route(&format!("{prefix}{path}"), method_router);
         }
+        for (path, method_router) in routes::eval_datasets::routes() {
+            router = router.route(&format!("{prefix}{path}"), method_router);
+        }
     }
     for (path, method_router) in routes::otlp::routes() {
         router = router.route(path, method_router);

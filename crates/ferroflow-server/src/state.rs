@@ -2,6 +2,7 @@
 
 use crate::webhook_delivery::{Deliverer, UrlPolicy, WebhookSettings};
 use ferroflow_artifacts::ArtifactStore;
+use ferroflow_core::eval_datasets::EvalDatasetService;
 use ferroflow_core::fernet::FernetKey;
 use ferroflow_core::logged_models::LoggedModelService;
 use ferroflow_core::registry::RegistryService;
@@ -30,6 +31,7 @@ pub struct AppState {
     pub traces: TraceService,
     pub registry: RegistryService,
     pub webhooks: WebhookService,
+    pub eval_datasets: EvalDatasetService,
     /// Sends registry events to webhooks, and test deliveries.
     pub webhook_deliverer: Deliverer,
     webhook_store: Arc<dyn WebhookStore>,
@@ -57,7 +59,9 @@ impl AppState {
             traces,
             registry,
             webhooks: webhook_store,
+            eval_datasets,
         } = stores.into();
+        let eval_datasets = EvalDatasetService::new(eval_datasets);
         let service = TrackingService::new(tracking.clone(), config.default_artifact_root.clone());
         let registry = RegistryService::new(registry, tracking.clone(), logged_models.clone())
             .with_trusted_artifact_roots(vec![config.default_artifact_root.clone()]);
@@ -76,6 +80,7 @@ impl AppState {
             traces,
             registry,
             webhooks,
+            eval_datasets,
             webhook_deliverer,
             webhook_store,
             artifacts,

@@ -24,6 +24,7 @@ pub use sql::{
 };
 pub use uri::{BackendUri, ServerUri, UriError};
 
+use ferroflow_core::eval_datasets::EvalDatasetStore;
 use ferroflow_core::logged_models::LoggedModelStore;
 use ferroflow_core::registry::RegistryStore;
 use ferroflow_core::store::TrackingStore;
@@ -40,6 +41,7 @@ pub struct Stores {
     pub traces: Arc<dyn TraceStore>,
     pub registry: Arc<dyn RegistryStore>,
     pub webhooks: Arc<dyn WebhookStore>,
+    pub eval_datasets: Arc<dyn EvalDatasetStore>,
 }
 
 impl From<Arc<SqlStore>> for Stores {
@@ -49,6 +51,7 @@ impl From<Arc<SqlStore>> for Stores {
             logged_models: store.clone(),
             traces: store.clone(),
             registry: store.clone(),
+            eval_datasets: store.clone(),
             webhooks: store,
         }
     }

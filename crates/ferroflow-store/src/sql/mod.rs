@@ -7,6 +7,7 @@
 //! `crate::postgres`, `crate::mysql`.
 
 pub(crate) mod connection;
+mod eval_datasets;
 mod legacy_import;
 mod logged_models;
 mod registry;

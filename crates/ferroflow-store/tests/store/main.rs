@@ -15,6 +15,7 @@
 
 #[macro_use]
 mod backends;
+mod eval_datasets;
 mod legacy_import;
 mod logged_models;
 mod registry;
