@@ -7,6 +7,7 @@
 //! `crate::postgres`, `crate::mysql`.
 
 pub(crate) mod connection;
+mod gc;
 mod legacy_import;
 mod logged_models;
 mod registry;
@@ -19,6 +20,7 @@ use crate::search::Dialect;
 use crate::uri::{BackendUri, ServerUri};
 use crate::OpenError;
 use connection::Pools;
+pub use gc::{GcExperiment, GcRun};
 pub use legacy_import::{
     DatasetImport, ExperimentImport, ImportError, LegacyDataset, LegacyExperiment, LegacyInput,
     LegacyMetric, LegacyRun, RunImport,

@@ -15,6 +15,7 @@
 
 #[macro_use]
 mod backends;
+mod gc;
 mod legacy_import;
 mod logged_models;
 mod registry;
