@@ -1,6 +1,8 @@
 """`ferroflow gc` (MLflow's `mlflow gc`) against data the official mlflow client made through a running
 ferroflow: a run deleted with the client is gone for good after gc (get_run answers 404) with its
-artifacts, a deleted experiment goes with its runs, and `--trace-older-than` deletes old traces.
+artifacts, a deleted experiment goes with its runs, `--trace-older-than` deletes old traces, and run
+artifacts on S3 (moto, as in test_s3.py) are deleted through the proxied destination and a cloud default
+root, and left alone elsewhere.
 
 This exercises ferroflow's own command line, so it runs against ferroflow only (on each backend); the
 mlflow server kind is skipped. Every gc call is scoped with ids, so the session's other data is safe.
@@ -19,24 +21,33 @@ import pytest  # noqa: E402
 from mlflow.exceptions import MlflowException  # noqa: E402
 
 import compat_servers as cs  # noqa: E402
+from test_s3 import BUCKET, keys, moto, server_s3_env, start_ferroflow  # noqa: E402,F401
 
 DAY_NS = 86_400 * 10**9
 
 
+pytestmark = pytest.mark.skipif(
+    "ferroflow" not in cs.requested_servers(),
+    reason="`ferroflow gc` is ferroflow's command line (COMPAT_SERVERS leaves ferroflow out)",
+)
+
+
 @pytest.fixture(autouse=True)
-def _ferroflow_only(server):
-    if server.kind != "ferroflow":
+def _ferroflow_only(request):
+    if "server" in request.fixturenames and request.getfixturevalue("server").kind != "ferroflow":
         pytest.skip("`ferroflow gc` is ferroflow's command line")
 
 
-def gc(server, *arguments: str) -> subprocess.CompletedProcess:
+def gc(server, *arguments: str, destination: str | None = None,
+       env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     env = dict(os.environ)
     for name in ("MLFLOW_BACKEND_STORE_URI", "MLFLOW_ARTIFACTS_DESTINATION",
                  "MLFLOW_DEFAULT_ARTIFACT_ROOT", "MLFLOW_TRACKING_URI"):
         env.pop(name, None)
+    env.update(env_extra or {})
     return subprocess.run(
         [str(cs.ferroflow_bin()), "gc", "--backend-store-uri", server.backend_uri,
-         "--artifacts-destination", str(server.artifacts), *arguments],
+         "--artifacts-destination", destination or str(server.artifacts), *arguments],
         env=env, capture_output=True, text=True, timeout=60, check=False,
     )
 
@@ -131,3 +142,53 @@ def test_gc_deletes_a_deleted_experiment_and_old_traces(server, client, unique):
     left = client.search_traces(locations=[kept_experiment])
     assert [trace.info.trace_id for trace in left] == [recent.trace_id]
     assert client.get_experiment(kept_experiment).lifecycle_stage == "active"
+
+
+def test_gc_deletes_run_artifacts_on_s3(tmp_path_factory, moto):
+    server = start_ferroflow(tmp_path_factory, moto, "gc-s3",
+                             ["--artifacts-destination", f"s3://{BUCKET}/gc-proxied"])
+    try:
+        client = mlflow.MlflowClient(server.url)
+        proxied = client.create_experiment("gc-proxied")
+        # Experiments whose artifacts the client writes straight to S3 (boto3 on moto).
+        direct = client.create_experiment(
+            "gc-direct", artifact_location=f"s3://{BUCKET}/gc-direct/exp")
+        elsewhere = client.create_experiment(
+            "gc-elsewhere", artifact_location=f"s3://{BUCKET}/gc-elsewhere/exp")
+        runs = {}
+        for name, experiment_id in [("proxied-gone", proxied), ("proxied-kept", proxied),
+                                    ("direct-gone", direct), ("elsewhere-gone", elsewhere)]:
+            run = client.create_run(experiment_id, run_name=name)
+            client.log_text(run.info.run_id, f"text of {name}", "notes/a.txt")
+            client.set_terminated(run.info.run_id)
+            runs[name] = run.info.run_id
+        prefixes = {
+            "proxied-gone": f"gc-proxied/{proxied}/{runs['proxied-gone']}/",
+            "proxied-kept": f"gc-proxied/{proxied}/{runs['proxied-kept']}/",
+            "direct-gone": f"gc-direct/exp/{runs['direct-gone']}/",
+            "elsewhere-gone": f"gc-elsewhere/exp/{runs['elsewhere-gone']}/",
+        }
+        for name, prefix in prefixes.items():
+            assert keys(prefix) == {f"{prefix}artifacts/notes/a.txt": len(f"text of {name}")}
+        gone = [runs["proxied-gone"], runs["direct-gone"], runs["elsewhere-gone"]]
+        for run_id in gone:
+            client.delete_run(run_id)
+
+        result = gc(server, "--run-ids", ",".join(gone),
+                    "--default-artifact-root", f"s3://{BUCKET}/gc-direct",
+                    destination=f"s3://{BUCKET}/gc-proxied", env_extra=server_s3_env(moto))
+        assert result.returncode == 0, result.stderr
+        assert "runs: 3 deleted" in result.stdout
+        assert ("artifacts: 2 run folders deleted, 1 runs' artifacts left outside the artifact roots"
+                in result.stdout)
+        assert f"warning: run {runs['elsewhere-gone']}" in result.stderr
+        assert keys(prefixes["proxied-gone"]) == {}
+        assert keys(prefixes["direct-gone"]) == {}
+        # Outside both roots: left in place; another run's artifacts: untouched.
+        assert len(keys(prefixes["elsewhere-gone"])) == 1
+        assert len(keys(prefixes["proxied-kept"])) == 1
+        for run_id in gone:
+            assert_not_found(lambda run_id=run_id: client.get_run(run_id))
+        assert client.get_run(runs["proxied-kept"]).info.lifecycle_stage == "active"
+    finally:
+        server.stop()
