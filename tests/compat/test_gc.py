@@ -179,8 +179,8 @@ def test_gc_deletes_run_artifacts_on_s3(tmp_path_factory, moto):
                     destination=f"s3://{BUCKET}/gc-proxied", env_extra=server_s3_env(moto))
         assert result.returncode == 0, result.stderr
         assert "runs: 3 deleted" in result.stdout
-        assert ("artifacts: 2 run folders deleted, 1 runs' artifacts left outside the artifact roots"
-                in result.stdout)
+        assert ("artifacts: 2 run folders deleted, 0 runs had none, 1 runs' artifacts left outside "
+                "the artifact roots") in result.stdout
         assert f"warning: run {runs['elsewhere-gone']}" in result.stderr
         assert keys(prefixes["proxied-gone"]) == {}
         assert keys(prefixes["direct-gone"]) == {}

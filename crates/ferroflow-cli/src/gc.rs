@@ -132,6 +132,8 @@ pub struct Summary {
     pub trace_experiments: usize,
     /// Run artifact folders deleted.
     pub artifact_folders_deleted: usize,
+    /// Runs with no artifacts where their URI points (nothing to delete).
+    pub artifacts_absent: usize,
     /// Runs whose artifacts lie outside the known roots and were left in place.
     pub artifacts_skipped: usize,
     pub failures: Vec<String>,
@@ -147,8 +149,9 @@ impl fmt::Display for Summary {
         )?;
         writeln!(
             formatter,
-            "artifacts: {} run folders deleted, {} runs' artifacts left outside the artifact roots",
-            self.artifact_folders_deleted, self.artifacts_skipped
+            "artifacts: {} run folders deleted, {} runs had none, {} runs' artifacts left outside \
+             the artifact roots",
+            self.artifact_folders_deleted, self.artifacts_absent, self.artifacts_skipped
         )?;
         writeln!(
             formatter,
@@ -182,6 +185,12 @@ pub async fn run(args: GcArgs) -> anyhow::Result<()> {
         .map(absolute_root)
         .transpose()?;
     let uri = crate::parse_backend_uri(&args.backend_store_uri)?;
+    // Opening a SQLite path creates a database there; gc has nothing to collect in a new one.
+    if let BackendUri::Sqlite { path } = &uri {
+        if !path.exists() {
+            bail!("no SQLite database at {}", path.display());
+        }
+    }
     let store = open(&uri, &args.backend_store_uri).await?;
     let plan = Plan {
         older_than,
@@ -449,8 +458,8 @@ async fn delete_run_artifacts(
         return Ok(());
     };
     match artifacts.resolve(uri).await {
-        Ok(Some((artifact_store, root))) => {
-            delete_run_folder(artifact_store.as_ref(), &root, &run.run_id)
+        Ok(Resolved::At(artifact_store, root)) => {
+            let found = delete_run_folder(artifact_store.as_ref(), &root, &run.run_id)
                 .await
                 .map_err(|error| {
                     format!(
@@ -459,10 +468,18 @@ async fn delete_run_artifacts(
                         describe(&error)
                     )
                 })?;
-            summary.artifact_folders_deleted += 1;
+            if found {
+                summary.artifact_folders_deleted += 1;
+            } else {
+                summary.artifacts_absent += 1;
+            }
             Ok(())
         }
-        Ok(None) => {
+        Ok(Resolved::MissingRoot) => {
+            summary.artifacts_absent += 1;
+            Ok(())
+        }
+        Ok(Resolved::Outside) => {
             summary.artifacts_skipped += 1;
             progress.suspend(|| {
                 eprintln!(
@@ -481,16 +498,19 @@ async fn delete_run_artifacts(
 }
 
 /// Deletes the run's artifact folder (`<experiment>/<run>/artifacts`), and the run folder above it when
-/// it is named after the run and left empty.
+/// it is named after the run and left empty. `false` when there was nothing at the run's root.
 async fn delete_run_folder(
     artifact_store: &dyn ArtifactStore,
     root: &ArtifactPath,
     run_id: &str,
-) -> ferroflow_core::Result<()> {
+) -> ferroflow_core::Result<bool> {
     if root.is_root() {
         return Err(ferroflow_core::Error::invalid_parameter(
             "the run's artifact location is the artifact root itself",
         ));
+    }
+    if artifact_store.head(root).await?.is_none() {
+        return Ok(false);
     }
     artifact_store.delete(root).await?;
     if let Some(parent) = root.parent() {
@@ -503,7 +523,7 @@ async fn delete_run_folder(
             artifact_store.delete(&parent).await?;
         }
     }
-    Ok(())
+    Ok(true)
 }
 
 /// Deletes each run of the experiment with its artifacts, then the experiment with everything left.
@@ -623,6 +643,17 @@ async fn delete_old_traces(
     progress.finish_and_clear();
 }
 
+/// Where a run's artifacts are.
+enum Resolved {
+    /// At this path of this store.
+    At(Arc<dyn ArtifactStore>, ArtifactPath),
+    /// Below a local root folder that does not exist: there is nothing to delete (and the folder is not
+    /// created).
+    MissingRoot,
+    /// Outside every root this command may touch.
+    Outside,
+}
+
 /// The artifact stores a run's `artifact_uri` may point into, opened when first needed (opening a local
 /// folder creates it, so a gc that needs none touches none).
 pub struct ArtifactRoots {
@@ -645,18 +676,18 @@ impl ArtifactRoots {
         }
     }
 
-    /// The store and run root of `artifact_uri`, or `None` when it lies outside every root.
-    async fn resolve(
-        &mut self,
-        artifact_uri: &str,
-    ) -> anyhow::Result<Option<(Arc<dyn ArtifactStore>, ArtifactPath)>> {
+    /// The store and run root of `artifact_uri`.
+    async fn resolve(&mut self, artifact_uri: &str) -> anyhow::Result<Resolved> {
         if artifact_uri.contains(['?', '#']) || artifact_uri.chars().any(char::is_control) {
-            return Ok(None);
+            return Ok(Resolved::Outside);
         }
         if let Some(path) = proxied_path(artifact_uri) {
             let Ok(root) = ArtifactPath::parse(path.trim_start_matches('/')) else {
-                return Ok(None);
+                return Ok(Resolved::Outside);
             };
+            if missing_local_folder(&self.destination).await {
+                return Ok(Resolved::MissingRoot);
+            }
             if self.destination_store.is_none() {
                 self.destination_store = Some(
                     open_artifact_store(&self.destination, &self.settings)
@@ -664,33 +695,39 @@ impl ArtifactRoots {
                         .map_err(|error| anyhow::anyhow!("{}", error.message))?,
                 );
             }
-            return Ok(self.destination_store.clone().map(|store| (store, root)));
+            return Ok(self
+                .destination_store
+                .clone()
+                .map_or(Resolved::Outside, |store| Resolved::At(store, root)));
         }
         let Some(default_root) = &self.default_root else {
-            return Ok(None);
+            return Ok(Resolved::Outside);
         };
         let (Ok(location), Ok(root_location)) = (
             ArtifactLocation::parse(artifact_uri),
             ArtifactLocation::parse(default_root),
         ) else {
-            return Ok(None);
+            return Ok(Resolved::Outside);
         };
         let relative = match (&location, &root_location) {
             (ArtifactLocation::Local(path), ArtifactLocation::Local(root)) => {
                 match local_relative(path, root) {
                     Some(relative) => relative,
-                    None => return Ok(None),
+                    None => return Ok(Resolved::Outside),
                 }
             }
             (_, _) if location.is_cloud() => match root_location.relative_path_of(artifact_uri) {
                 Ok(Some(relative)) => relative,
-                _ => return Ok(None),
+                _ => return Ok(Resolved::Outside),
             },
-            _ => return Ok(None),
+            _ => return Ok(Resolved::Outside),
         };
         let Ok(relative) = ArtifactPath::parse(&relative) else {
-            return Ok(None);
+            return Ok(Resolved::Outside);
         };
+        if missing_local_folder(default_root).await {
+            return Ok(Resolved::MissingRoot);
+        }
         if self.default_root_store.is_none() {
             let store: Arc<dyn ArtifactStore> = match &root_location {
                 ArtifactLocation::Local(root) => Arc::new(
@@ -707,7 +744,15 @@ impl ArtifactRoots {
         Ok(self
             .default_root_store
             .clone()
-            .map(|store| (store, relative)))
+            .map_or(Resolved::Outside, |store| Resolved::At(store, relative)))
+    }
+}
+
+/// Whether `location` is a local folder that does not exist (opening it would create it).
+async fn missing_local_folder(location: &str) -> bool {
+    match ArtifactLocation::parse(location) {
+        Ok(ArtifactLocation::Local(path)) => !tokio::fs::try_exists(&path).await.unwrap_or(false),
+        _ => false,
     }
 }
 
@@ -803,12 +848,14 @@ mod tests {
     #[tokio::test]
     async fn cloud_uris_resolve_only_below_a_cloud_root() {
         let mut roots = ArtifactRoots::new("./unused".into(), Some("s3://bucket/prefix".into()));
-        let resolved = roots
+        let Resolved::At(_, path) = roots
             .resolve("s3://bucket/prefix/1/abc/artifacts")
             .await
             .unwrap()
-            .map(|(_, path)| path.as_str().to_owned());
-        assert_eq!(resolved.as_deref(), Some("1/abc/artifacts"));
+        else {
+            panic!("not resolved");
+        };
+        assert_eq!(path.as_str(), "1/abc/artifacts");
         for outside in [
             "s3://other/prefix/1/abc/artifacts",
             "s3://bucket/prefixed/1",
@@ -816,13 +863,30 @@ mod tests {
             "/data/mlruns/1/abc/artifacts",
             "ftp://host/1",
         ] {
-            assert!(roots.resolve(outside).await.unwrap().is_none(), "{outside}");
+            assert!(
+                matches!(roots.resolve(outside).await.unwrap(), Resolved::Outside),
+                "{outside}"
+            );
         }
         let mut no_root = ArtifactRoots::new("./unused".into(), None);
-        assert!(no_root
-            .resolve("/data/mlruns/1/abc/artifacts")
-            .await
-            .unwrap()
-            .is_none());
+        assert!(matches!(
+            no_root
+                .resolve("/data/mlruns/1/abc/artifacts")
+                .await
+                .unwrap(),
+            Resolved::Outside
+        ));
+        // A proxied run under a destination folder that does not exist: nothing there, nothing made.
+        let directory = tempfile::tempdir().unwrap();
+        let absent = directory.path().join("absent");
+        let mut roots = ArtifactRoots::new(absent.display().to_string(), None);
+        assert!(matches!(
+            roots
+                .resolve("mlflow-artifacts:/1/abc/artifacts")
+                .await
+                .unwrap(),
+            Resolved::MissingRoot
+        ));
+        assert!(!absent.exists());
     }
 }

@@ -181,6 +181,8 @@ async fn old_deleted_runs_and_experiments_go_with_their_files() {
     )
     .await;
     let in_gone = run(&store, &gone_experiment, 6, proxied(&gone_experiment, 6)).await;
+    // A run that never logged an artifact.
+    let bare = run(&store, &kept_experiment, 7, proxied(&kept_experiment, 7)).await;
     let served = |experiment: &str, number: u8| setup.served.join(experiment).join(run_id(number));
     for (experiment, number) in [
         (&kept_experiment, 1),
@@ -199,7 +201,7 @@ async fn old_deleted_runs_and_experiments_go_with_their_files() {
     write(&setup.served.join(&kept_experiment).join("notes.txt"), "n");
 
     let old_time = now() - 3 * DAY_MS;
-    for id in [&old, &local, &outside] {
+    for id in [&old, &local, &outside, &bare] {
         store
             .set_run_lifecycle(id, LifecycleStage::Deleted, old_time)
             .await
@@ -232,15 +234,16 @@ async fn old_deleted_runs_and_experiments_go_with_their_files() {
     let stderr = text(&output.stderr);
     assert!(output.status.success(), "{stdout}\n{stderr}");
     for line in [
-        "runs: 4 deleted",
+        "runs: 5 deleted",
         "experiments: 1 deleted",
-        "artifacts: 3 run folders deleted, 1 runs' artifacts left outside the artifact roots",
+        "artifacts: 3 run folders deleted, 1 runs had none, 1 runs' artifacts left outside the \
+         artifact roots",
         "traces: 1 deleted in 1 experiments",
         "failures: 0",
     ] {
         assert!(stdout.contains(line), "{line} in {stdout}");
     }
-    for id in [&old, &local, &outside, &in_gone] {
+    for id in [&old, &local, &outside, &in_gone, &bare] {
         assert!(
             stdout.contains(&format!("Run with ID {id} has been permanently deleted.")),
             "{stdout}"
@@ -257,6 +260,7 @@ async fn old_deleted_runs_and_experiments_go_with_their_files() {
     // Files: the deleted runs' folders are gone, everything else is there.
     assert!(!served(&kept_experiment, 2).exists());
     assert!(!served(&gone_experiment, 6).exists());
+    assert!(!served(&kept_experiment, 7).exists());
     assert!(!local_dir.exists());
     assert!(served(&kept_experiment, 1)
         .join("artifacts/model/weights.bin")
@@ -273,7 +277,7 @@ async fn old_deleted_runs_and_experiments_go_with_their_files() {
 
     // Rows.
     let store = setup.store().await;
-    for id in [&old, &local, &outside, &in_gone] {
+    for id in [&old, &local, &outside, &in_gone, &bare] {
         assert!(store.get_run(id).await.unwrap().is_none(), "{id}");
     }
     assert_eq!(
@@ -394,6 +398,19 @@ async fn failures_are_reported_and_the_rest_goes_on() {
         .unwrap()
         .is_some());
     store.close().await;
+
+    let no_database = ferroflow(&[
+        "gc",
+        "--backend-store-uri",
+        &format!("sqlite:///{}", setup.served.join("none.db").display()),
+    ]);
+    assert!(!no_database.status.success());
+    assert!(
+        text(&no_database.stderr).contains("no SQLite database at"),
+        "{}",
+        text(&no_database.stderr)
+    );
+    assert!(!setup.served.join("none.db").exists());
 
     let bad = setup.gc(&["--older-than", "3x"]);
     assert!(!bad.status.success());
