@@ -22,7 +22,7 @@ pub use sql::{
     DatasetImport, ExperimentImport, ImportError, LegacyDataset, LegacyExperiment, LegacyInput,
     LegacyMetric, LegacyRun, PoolSettings, RunImport, SqlStore, SCHEMA_REVISION,
 };
-pub use sql::{GcExperiment, GcRun};
+pub use sql::{GcExperiment, GcLoggedModel, GcRun};
 pub use uri::{BackendUri, ServerUri, UriError};
 
 use ferroflow_core::logged_models::LoggedModelStore;

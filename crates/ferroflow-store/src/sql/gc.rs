@@ -1,5 +1,5 @@
-//! Permanent deletion for `ferroflow gc`, MLflow's `mlflow gc`: runs and experiments in the `deleted`
-//! lifecycle stage leave the database for good, with every row attached to them.
+//! Permanent deletion for `ferroflow gc`, MLflow's `mlflow gc`: runs, logged models and experiments in
+//! the `deleted` lifecycle stage leave the database for good, with every row attached to them.
 //!
 //! These are not `TrackingStore` methods: no request of the REST API removes a row for good, only the
 //! command line does. Each run is one transaction, and so is each experiment. Child rows are deleted
@@ -33,6 +33,35 @@ pub struct GcExperiment {
     pub experiment_id: i64,
     pub lifecycle_stage: String,
     pub last_update_time: Option<i64>,
+}
+
+/// A logged model as `gc` sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GcLoggedModel {
+    pub model_id: String,
+    pub lifecycle_stage: Option<String>,
+    pub last_updated_timestamp_ms: i64,
+    pub artifact_location: String,
+}
+
+/// The rows of one logged model. `?` is the model id.
+const LOGGED_MODEL_STATEMENTS: [&str; 4] = [
+    "DELETE FROM logged_model_metrics WHERE model_id = ?",
+    "DELETE FROM logged_model_params WHERE model_id = ?",
+    "DELETE FROM logged_model_tags WHERE model_id = ?",
+    "DELETE FROM logged_models WHERE model_id = ?",
+];
+
+const LOGGED_MODEL_COLUMNS: &str =
+    "model_id, lifecycle_stage, last_updated_timestamp_ms, artifact_location";
+
+fn gc_logged_model_of(row: &super::connection::Row) -> Result<GcLoggedModel> {
+    Ok(GcLoggedModel {
+        model_id: row.get("model_id")?,
+        lifecycle_stage: row.get("lifecycle_stage")?,
+        last_updated_timestamp_ms: row.get("last_updated_timestamp_ms")?,
+        artifact_location: row.get("artifact_location")?,
+    })
 }
 
 /// The rows of one run, deleted child tables first. `?` is the run id.
@@ -231,6 +260,75 @@ impl SqlStore {
             }
         }
         Ok(found)
+    }
+
+    /// The logged models in the `deleted` stage, last updated at or before `updated_before` when given
+    /// (MLflow's `last_updated_timestamp_ms <= now - older_than`), in id order.
+    pub async fn gc_deleted_logged_models(
+        &self,
+        updated_before: Option<i64>,
+    ) -> Result<Vec<GcLoggedModel>> {
+        let statement = match updated_before {
+            Some(cutoff) => query(format!(
+                "SELECT {LOGGED_MODEL_COLUMNS} FROM logged_models WHERE lifecycle_stage = ? \
+                 AND last_updated_timestamp_ms <= ? ORDER BY model_id"
+            ))
+            .bind(DELETED)
+            .bind(cutoff),
+            None => query(format!(
+                "SELECT {LOGGED_MODEL_COLUMNS} FROM logged_models WHERE lifecycle_stage = ? \
+                 ORDER BY model_id"
+            ))
+            .bind(DELETED),
+        };
+        self.pools
+            .fetch_all(statement)
+            .await
+            .map_err(db_error)?
+            .iter()
+            .map(gc_logged_model_of)
+            .collect()
+    }
+
+    /// One logged model in any stage, or `None`.
+    pub async fn gc_logged_model(&self, model_id: &str) -> Result<Option<GcLoggedModel>> {
+        self.pools
+            .fetch_optional(
+                query(format!(
+                    "SELECT {LOGGED_MODEL_COLUMNS} FROM logged_models WHERE model_id = ?"
+                ))
+                .bind(model_id),
+            )
+            .await
+            .map_err(db_error)?
+            .as_ref()
+            .map(gc_logged_model_of)
+            .transpose()
+    }
+
+    /// Deletes a logged model in the `deleted` stage for good with its tags, params and metrics, in one
+    /// transaction. `false` when no such deleted model exists (nothing is touched).
+    pub async fn hard_delete_logged_model(&self, model_id: &str) -> Result<bool> {
+        let mut transaction = self.pools.begin().await.map_err(db_error)?;
+        let found = transaction
+            .fetch_optional(
+                query(
+                    "SELECT model_id FROM logged_models WHERE model_id = ? AND lifecycle_stage = ?",
+                )
+                .bind(model_id)
+                .bind(DELETED),
+            )
+            .await
+            .map_err(db_error)?;
+        if found.is_none() {
+            return Ok(false);
+        }
+        run_all(&mut transaction, &LOGGED_MODEL_STATEMENTS, |statement| {
+            statement.bind(model_id)
+        })
+        .await?;
+        transaction.commit().await.map_err(db_error)?;
+        Ok(true)
     }
 
     /// Deletes a run in the `deleted` stage for good with its metrics, params, tags, latest metrics and

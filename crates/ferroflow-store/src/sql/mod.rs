@@ -20,7 +20,7 @@ use crate::search::Dialect;
 use crate::uri::{BackendUri, ServerUri};
 use crate::OpenError;
 use connection::Pools;
-pub use gc::{GcExperiment, GcRun};
+pub use gc::{GcExperiment, GcLoggedModel, GcRun};
 pub use legacy_import::{
     DatasetImport, ExperimentImport, ImportError, LegacyDataset, LegacyExperiment, LegacyInput,
     LegacyMetric, LegacyRun, RunImport,

@@ -2,9 +2,11 @@
 //! every attached row, and nothing else touched.
 
 use crate::backends::{Backend, TestDatabase};
+use ferroflow_core::logged_models::{LoggedModelStore, NewLoggedModel};
 use ferroflow_core::model::{Batch, LifecycleStage, NewExperiment, NewRun};
 use ferroflow_core::store::TrackingStore;
 use ferroflow_core::traces::{NewTrace, TraceAnalytics, TraceStore};
+use ferroflow_proto::logged_models::{LoggedModelParameter, LoggedModelTag};
 use ferroflow_proto::tracking::{ExperimentTag, Metric, Param, RunTag};
 use ferroflow_store::SqlStore;
 
@@ -344,7 +346,115 @@ async fn deleted_experiments_go_with_runs_tags_and_traces(backend: Backend) {
     assert!(!fixture.store.hard_delete_experiment(gone_id).await.unwrap());
 }
 
+fn logged_model(experiment_id: &str, model_id: &str) -> NewLoggedModel {
+    NewLoggedModel {
+        model_id: model_id.into(),
+        experiment_id: experiment_id.into(),
+        name: model_id.into(),
+        artifact_location: format!("mlflow-artifacts:/{experiment_id}/models/{model_id}/artifacts"),
+        creation_timestamp_ms: 1,
+        model_type: String::new(),
+        source_run_id: String::new(),
+        params: vec![LoggedModelParameter {
+            key: "depth".into(),
+            value: "3".into(),
+        }],
+        tags: vec![LoggedModelTag {
+            key: "team".into(),
+            value: "x".into(),
+        }],
+    }
+}
+
+async fn model_rows(fixture: &Fixture, model_id: &str) -> Vec<i64> {
+    let mut rows = Vec::new();
+    for table in ["logged_models", "logged_model_params", "logged_model_tags"] {
+        rows.push(count(fixture, table, &format!("model_id = '{model_id}'")).await);
+    }
+    rows
+}
+
+async fn deleted_logged_models_go_with_their_rows(backend: Backend) {
+    let Some(fixture) = fixture(backend).await else {
+        return;
+    };
+    let experiment_id = experiment(&fixture.store, "models").await;
+    for model_id in ["m-kept", "m-old", "m-recent"] {
+        fixture
+            .store
+            .create_logged_model(logged_model(&experiment_id, model_id))
+            .await
+            .unwrap();
+    }
+    assert!(fixture
+        .store
+        .delete_logged_model("m-old", 1_000)
+        .await
+        .unwrap());
+    assert!(fixture
+        .store
+        .delete_logged_model("m-recent", 5_000)
+        .await
+        .unwrap());
+    let ids = |models: Vec<ferroflow_store::GcLoggedModel>| {
+        models
+            .into_iter()
+            .map(|model| model.model_id)
+            .collect::<Vec<String>>()
+    };
+    assert_eq!(
+        ids(fixture
+            .store
+            .gc_deleted_logged_models(Some(2_000))
+            .await
+            .unwrap()),
+        vec!["m-old".to_owned()]
+    );
+    assert_eq!(
+        ids(fixture.store.gc_deleted_logged_models(None).await.unwrap()),
+        vec!["m-old".to_owned(), "m-recent".to_owned()]
+    );
+    let found = fixture
+        .store
+        .gc_logged_model("m-recent")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.lifecycle_stage.as_deref(), Some("deleted"));
+    assert_eq!(found.last_updated_timestamp_ms, 5_000);
+    assert_eq!(
+        found.artifact_location,
+        format!("mlflow-artifacts:/{experiment_id}/models/m-recent/artifacts")
+    );
+
+    assert!(!fixture
+        .store
+        .hard_delete_logged_model("m-kept")
+        .await
+        .unwrap());
+    assert!(fixture
+        .store
+        .hard_delete_logged_model("m-old")
+        .await
+        .unwrap());
+    assert_eq!(model_rows(&fixture, "m-old").await, vec![0; 3]);
+    assert!(fixture
+        .store
+        .gc_logged_model("m-old")
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(model_rows(&fixture, "m-kept").await, vec![1; 3]);
+    assert_eq!(model_rows(&fixture, "m-recent").await, vec![1; 3]);
+    assert!(!fixture
+        .store
+        .hard_delete_logged_model("m-old")
+        .await
+        .unwrap());
+}
+
 on_every_backend!(
     deleted_runs_go_with_their_rows,
     deleted_experiments_go_with_runs_tags_and_traces,
+    deleted_logged_models_go_with_their_rows,
 );
