@@ -45,9 +45,15 @@ def gc(server, *arguments: str, destination: str | None = None,
                  "MLFLOW_DEFAULT_ARTIFACT_ROOT", "MLFLOW_TRACKING_URI"):
         env.pop(name, None)
     env.update(env_extra or {})
+    # Scope every call: without ids gc would take every deleted run, model and experiment of the
+    # session's database.
+    scoped = list(arguments)
+    for flag in ("--run-ids", "--logged-model-ids", "--experiment-ids"):
+        if flag not in scoped:
+            scoped += [flag, ""]
     return subprocess.run(
         [str(cs.ferroflow_bin()), "gc", "--backend-store-uri", server.backend_uri,
-         "--artifacts-destination", destination or str(server.artifacts), *arguments],
+         "--artifacts-destination", destination or str(server.artifacts), *scoped],
         env=env, capture_output=True, text=True, timeout=60, check=False,
     )
 
@@ -103,6 +109,30 @@ def test_gc_removes_a_deleted_run_for_good(server, client, unique):
     again = gc(server, "--run-ids", gone)
     assert again.returncode != 0
     assert f"Run '{gone}' not found" in again.stderr
+
+
+def test_gc_removes_a_deleted_logged_model_for_good(server, client, unique, tmp_path):
+    experiment_id = client.create_experiment(unique("gc-models"))
+    weights = tmp_path / "weights.bin"
+    weights.write_bytes(b"w" * 100)
+    models = {}
+    for name in ("gone", "kept"):
+        model = client.create_logged_model(experiment_id, name=name, params={"depth": "3"})
+        client.log_model_artifact(model.model_id, str(weights))
+        models[name] = model
+    gone_folder = server.artifacts / experiment_id / "models" / models["gone"].model_id
+    assert (gone_folder / "artifacts" / "weights.bin").stat().st_size == 100
+    client.delete_logged_model(models["gone"].model_id)
+
+    result = gc(server, "--logged-model-ids", models["gone"].model_id)
+    assert result.returncode == 0, result.stderr
+    assert (f"Logged model with ID {models['gone'].model_id} has been permanently deleted."
+            in result.stdout)
+    assert_not_found(lambda: client.get_logged_model(models["gone"].model_id))
+    assert not gone_folder.exists()
+    kept = client.get_logged_model(models["kept"].model_id)
+    assert kept.params == {"depth": "3"}
+    assert [f.path for f in client.list_logged_model_artifacts(kept.model_id)] == ["weights.bin"]
 
 
 def test_gc_deletes_a_deleted_experiment_and_old_traces(server, client, unique):
@@ -179,8 +209,8 @@ def test_gc_deletes_run_artifacts_on_s3(tmp_path_factory, moto):
                     destination=f"s3://{BUCKET}/gc-proxied", env_extra=server_s3_env(moto))
         assert result.returncode == 0, result.stderr
         assert "runs: 3 deleted" in result.stdout
-        assert ("artifacts: 2 run folders deleted, 0 runs had none, 1 runs' artifacts left outside "
-                "the artifact roots") in result.stdout
+        assert ("artifacts: 2 folders deleted, 0 had none, 1 left outside the artifact roots"
+                in result.stdout)
         assert f"warning: run {runs['elsewhere-gone']}" in result.stderr
         assert keys(prefixes["proxied-gone"]) == {}
         assert keys(prefixes["direct-gone"]) == {}

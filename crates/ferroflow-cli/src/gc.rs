@@ -1,11 +1,13 @@
-//! `ferroflow gc`: MLflow's `mlflow gc`. Runs and experiments in the `deleted` lifecycle stage are removed
-//! for good, with their artifacts, and (ferroflow's addition, `mlflow gc` 3.17 has none) traces older than
+//! `ferroflow gc`: MLflow's `mlflow gc`. Runs, logged models and experiments in the `deleted` lifecycle
+//! stage are removed for good, with their artifacts, and (ferroflow's addition, `mlflow gc` 3.17 has none) traces older than
 //! an age are deleted per experiment.
 //!
 //! What is chosen follows `mlflow gc`:
 //!
 //! - runs: those of `--run-ids`, else every deleted run (deleted at least `--older-than` ago when given).
 //!   A named run must exist, be deleted and, with `--older-than`, be old enough.
+//! - logged models: those of `--logged-model-ids`, else every deleted one (last updated at least
+//!   `--older-than` ago when given), with their artifacts, tags, params and metrics.
 //! - experiments: those of `--experiment-ids`, else every deleted experiment (last updated more than
 //!   `--older-than` ago when given). Each goes with all its runs (and their artifacts), tags, traces,
 //!   logged models and scorers.
@@ -26,7 +28,7 @@ use ferroflow_artifacts::{
 };
 use ferroflow_core::artifact_path::ArtifactPath;
 use ferroflow_core::traces::{TraceDeletion, TraceStore};
-use ferroflow_store::{BackendUri, GcRun, PoolSettings, SqlStore};
+use ferroflow_store::{BackendUri, GcLoggedModel, GcRun, PoolSettings, SqlStore};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::collections::HashSet;
 use std::fmt;
@@ -67,6 +69,10 @@ pub struct GcArgs {
     /// Comma-separated runs to delete for good (they must be deleted); without it, every deleted run.
     #[arg(long, value_delimiter = ',')]
     run_ids: Option<Vec<String>>,
+    /// Comma-separated logged models to delete for good (they must be deleted); without it, every
+    /// deleted logged model.
+    #[arg(long, value_delimiter = ',')]
+    logged_model_ids: Option<Vec<String>>,
     /// Comma-separated experiments to delete for good with all their runs (they must be deleted);
     /// without it, every deleted experiment.
     #[arg(long, value_delimiter = ',')]
@@ -127,14 +133,15 @@ fn now_millis() -> i64 {
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Summary {
     pub runs_deleted: usize,
+    pub logged_models_deleted: usize,
     pub experiments_deleted: usize,
     pub traces_deleted: i64,
     pub trace_experiments: usize,
-    /// Run artifact folders deleted.
+    /// Artifact folders of runs and logged models deleted.
     pub artifact_folders_deleted: usize,
-    /// Runs with no artifacts where their URI points (nothing to delete).
+    /// Runs and logged models with no artifacts where their URI points (nothing to delete).
     pub artifacts_absent: usize,
-    /// Runs whose artifacts lie outside the known roots and were left in place.
+    /// Runs and logged models whose artifacts lie outside the known roots and were left in place.
     pub artifacts_skipped: usize,
     pub failures: Vec<String>,
 }
@@ -144,13 +151,17 @@ impl fmt::Display for Summary {
         writeln!(formatter, "runs: {} deleted", self.runs_deleted)?;
         writeln!(
             formatter,
+            "logged models: {} deleted",
+            self.logged_models_deleted
+        )?;
+        writeln!(
+            formatter,
             "experiments: {} deleted",
             self.experiments_deleted
         )?;
         writeln!(
             formatter,
-            "artifacts: {} run folders deleted, {} runs had none, {} runs' artifacts left outside \
-             the artifact roots",
+            "artifacts: {} folders deleted, {} had none, {} left outside the artifact roots",
             self.artifact_folders_deleted, self.artifacts_absent, self.artifacts_skipped
         )?;
         writeln!(
@@ -196,6 +207,7 @@ pub async fn run(args: GcArgs) -> anyhow::Result<()> {
         older_than,
         older_than_text: args.older_than.clone().unwrap_or_default(),
         run_ids: args.run_ids.clone(),
+        logged_model_ids: args.logged_model_ids.clone(),
         experiment_ids,
         trace_older_than,
         trace_experiment_ids,
@@ -248,6 +260,7 @@ pub struct Plan {
     /// `--older-than` as given, for messages.
     pub older_than_text: String,
     pub run_ids: Option<Vec<String>>,
+    pub logged_model_ids: Option<Vec<String>>,
     pub experiment_ids: Option<Vec<i64>>,
     /// `--trace-older-than` in milliseconds.
     pub trace_older_than: Option<i64>,
@@ -292,6 +305,48 @@ pub async fn gc(
         ),
     }
 
+    // Logged models named or found.
+    let mut models: Vec<Result<GcLoggedModel, String>> = Vec::new();
+    match &plan.logged_model_ids {
+        Some(ids) => {
+            let mut seen = HashSet::new();
+            for id in ids.iter().map(|id| id.trim()).filter(|id| !id.is_empty()) {
+                if !seen.insert(id.to_owned()) {
+                    continue;
+                }
+                models.push(match store.gc_logged_model(id).await {
+                    Ok(Some(model)) if model.lifecycle_stage.as_deref() != Some("deleted") => {
+                        Err(format!(
+                            "Logged model {id} is not in `deleted` lifecycle stage. Only logged \
+                             models in `deleted` lifecycle stage can be deleted."
+                        ))
+                    }
+                    Ok(Some(model))
+                        if cutoff
+                            .is_some_and(|cutoff| model.last_updated_timestamp_ms > cutoff) =>
+                    {
+                        Err(format!(
+                            "Logged model {id} is not older than the required age. Only logged \
+                             models older than {} can be deleted.",
+                            plan.older_than_text
+                        ))
+                    }
+                    Ok(Some(model)) => Ok(model),
+                    Ok(None) => Err(format!("Logged model with ID '{id}' not found")),
+                    Err(error) => Err(format!("logged model {id}: {}", describe(&error))),
+                });
+            }
+        }
+        None => models.extend(
+            store
+                .gc_deleted_logged_models(cutoff)
+                .await
+                .context("cannot list the deleted logged models")?
+                .into_iter()
+                .map(Ok),
+        ),
+    }
+
     // Experiments named or found.
     let mut experiments: Vec<Result<i64, String>> = Vec::new();
     match &plan.experiment_ids {
@@ -331,14 +386,14 @@ pub async fn gc(
         ),
     }
 
-    let total = runs.len() + experiments.len();
+    let total = runs.len() + models.len() + experiments.len();
     let progress = if show_progress {
         ProgressBar::new(u64::try_from(total).unwrap_or(u64::MAX))
     } else {
         ProgressBar::hidden()
     };
     if let Ok(style) = ProgressStyle::with_template(
-        "{bar:40} {pos}/{len} runs and experiments ({elapsed}, eta {eta}) {msg}",
+        "{bar:40} {pos}/{len} runs, logged models and experiments ({elapsed}, eta {eta}) {msg}",
     ) {
         progress.set_style(style);
     }
@@ -354,6 +409,21 @@ pub async fn gc(
                         done_runs.insert(run.run_id);
                     }
                     Err(message) => fail(&progress, &mut summary, message),
+                }
+            }
+            Err(message) => fail(&progress, &mut summary, message),
+        }
+    }
+
+    for model in models {
+        progress.inc(1);
+        match model {
+            Ok(model) => {
+                progress.set_message(model.model_id.clone());
+                if let Err(message) =
+                    delete_logged_model(store, &model, artifacts, &progress, &mut summary).await
+                {
+                    fail(&progress, &mut summary, message);
                 }
             }
             Err(message) => fail(&progress, &mut summary, message),
@@ -448,23 +518,82 @@ async fn delete_run(
     }
 }
 
+/// Deletes the logged model's artifacts, then its rows in one transaction.
+async fn delete_logged_model(
+    store: &SqlStore,
+    model: &GcLoggedModel,
+    artifacts: &mut ArtifactRoots,
+    progress: &ProgressBar,
+    summary: &mut Summary,
+) -> Result<(), String> {
+    delete_artifacts(
+        "logged model",
+        &model.model_id,
+        Some(&model.artifact_location),
+        artifacts,
+        progress,
+        summary,
+    )
+    .await?;
+    match store.hard_delete_logged_model(&model.model_id).await {
+        Ok(true) => {
+            summary.logged_models_deleted += 1;
+            progress.suspend(|| {
+                println!(
+                    "Logged model with ID {} has been permanently deleted.",
+                    model.model_id
+                );
+            });
+            Ok(())
+        }
+        Ok(false) => Err(format!(
+            "Logged model {} is no longer in the `deleted` lifecycle stage; left as it is",
+            model.model_id
+        )),
+        Err(error) => Err(format!(
+            "logged model {}: {}",
+            model.model_id,
+            describe(&error)
+        )),
+    }
+}
+
 async fn delete_run_artifacts(
     run: &GcRun,
     artifacts: &mut ArtifactRoots,
     progress: &ProgressBar,
     summary: &mut Summary,
 ) -> Result<(), String> {
-    let Some(uri) = run.artifact_uri.as_deref().filter(|uri| !uri.is_empty()) else {
+    delete_artifacts(
+        "run",
+        &run.run_id,
+        run.artifact_uri.as_deref(),
+        artifacts,
+        progress,
+        summary,
+    )
+    .await
+}
+
+/// Deletes the artifacts of a run or logged model (`kind`, `id`) at `uri`, when they lie under a root.
+async fn delete_artifacts(
+    kind: &str,
+    id: &str,
+    uri: Option<&str>,
+    artifacts: &mut ArtifactRoots,
+    progress: &ProgressBar,
+    summary: &mut Summary,
+) -> Result<(), String> {
+    let Some(uri) = uri.filter(|uri| !uri.is_empty()) else {
         return Ok(());
     };
     match artifacts.resolve(uri).await {
         Ok(Resolved::At(artifact_store, root)) => {
-            let found = delete_run_folder(artifact_store.as_ref(), &root, &run.run_id)
+            let found = delete_folder(artifact_store.as_ref(), &root, id)
                 .await
                 .map_err(|error| {
                     format!(
-                        "run {}: cannot delete its artifacts at {uri}: {}",
-                        run.run_id,
+                        "{kind} {id}: cannot delete its artifacts at {uri}: {}",
                         describe(&error)
                     )
                 })?;
@@ -483,30 +612,29 @@ async fn delete_run_artifacts(
             summary.artifacts_skipped += 1;
             progress.suspend(|| {
                 eprintln!(
-                    "warning: run {}: its artifacts at '{uri}' are outside --artifacts-destination \
-                     and --default-artifact-root; they are left in place",
-                    run.run_id
+                    "warning: {kind} {id}: its artifacts at '{uri}' are outside \
+                     --artifacts-destination and --default-artifact-root; they are left in place"
                 );
             });
             Ok(())
         }
         Err(error) => Err(format!(
-            "run {}: cannot open the artifact store of {uri}: {error:#}",
-            run.run_id
+            "{kind} {id}: cannot open the artifact store of {uri}: {error:#}"
         )),
     }
 }
 
-/// Deletes the run's artifact folder (`<experiment>/<run>/artifacts`), and the run folder above it when
-/// it is named after the run and left empty. `false` when there was nothing at the run's root.
-async fn delete_run_folder(
+/// Deletes an artifact folder (`<experiment>/<run>/artifacts`, `<experiment>/models/<model>/artifacts`),
+/// and the folder above it when it is named after the run or model (`id`) and left empty. `false` when
+/// there was nothing at `root`.
+async fn delete_folder(
     artifact_store: &dyn ArtifactStore,
     root: &ArtifactPath,
-    run_id: &str,
+    id: &str,
 ) -> ferroflow_core::Result<bool> {
     if root.is_root() {
         return Err(ferroflow_core::Error::invalid_parameter(
-            "the run's artifact location is the artifact root itself",
+            "the artifact location is the artifact root itself",
         ));
     }
     if artifact_store.head(root).await?.is_none() {
@@ -514,7 +642,7 @@ async fn delete_run_folder(
     }
     artifact_store.delete(root).await?;
     if let Some(parent) = root.parent() {
-        if parent.file_name() == Some(run_id)
+        if parent.file_name() == Some(id)
             && artifact_store
                 .list(&parent)
                 .await?
@@ -526,7 +654,8 @@ async fn delete_run_folder(
     Ok(true)
 }
 
-/// Deletes each run of the experiment with its artifacts, then the experiment with everything left.
+/// Deletes each run of the experiment with its artifacts and the artifacts of its logged models, then the
+/// experiment with everything left.
 async fn delete_experiment(
     store: &SqlStore,
     experiment_id: i64,
@@ -551,9 +680,30 @@ async fn delete_experiment(
             fail(progress, summary, message);
         }
     }
+    let models = store
+        .gc_logged_models_of_experiment(experiment_id)
+        .await
+        .map_err(|error| format!("experiment {experiment_id}: {}", describe(&error)))?;
+    for model in &models {
+        // The rows go with the experiment below.
+        let outcome = delete_artifacts(
+            "logged model",
+            &model.model_id,
+            Some(&model.artifact_location),
+            artifacts,
+            progress,
+            summary,
+        )
+        .await;
+        if let Err(message) = outcome {
+            failed += 1;
+            fail(progress, summary, message);
+        }
+    }
     if failed > 0 {
         return Err(format!(
-            "Experiment {experiment_id} was kept: {failed} of its runs could not be deleted"
+            "Experiment {experiment_id} was kept: {failed} of its runs and logged models could not \
+             be deleted"
         ));
     }
     match store.hard_delete_experiment(experiment_id).await {

@@ -8,6 +8,7 @@
     reason = "tests fail loudly"
 )]
 
+use ferroflow_core::logged_models::{LoggedModelStore, NewLoggedModel};
 use ferroflow_core::model::{LifecycleStage, NewExperiment, NewRun};
 use ferroflow_core::store::TrackingStore;
 use ferroflow_core::traces::{NewTrace, TraceAnalytics, TraceStore};
@@ -183,6 +184,56 @@ async fn old_deleted_runs_and_experiments_go_with_their_files() {
     let in_gone = run(&store, &gone_experiment, 6, proxied(&gone_experiment, 6)).await;
     // A run that never logged an artifact.
     let bare = run(&store, &kept_experiment, 7, proxied(&kept_experiment, 7)).await;
+    // Logged models: one deleted long ago, one active.
+    let model_folder = |model_id: &str| {
+        setup
+            .served
+            .join(&kept_experiment)
+            .join("models")
+            .join(model_id)
+    };
+    for model_id in ["m-old", "m-active"] {
+        store
+            .create_logged_model(NewLoggedModel {
+                model_id: model_id.into(),
+                experiment_id: kept_experiment.clone(),
+                name: model_id.into(),
+                artifact_location: format!(
+                    "mlflow-artifacts:/{kept_experiment}/models/{model_id}/artifacts"
+                ),
+                creation_timestamp_ms: 1,
+                model_type: String::new(),
+                source_run_id: String::new(),
+                params: Vec::new(),
+                tags: Vec::new(),
+            })
+            .await
+            .unwrap();
+        write(&model_folder(model_id).join("artifacts/MLmodel"), "m");
+    }
+    // An active logged model of the experiment that goes: its files go with it.
+    store
+        .create_logged_model(NewLoggedModel {
+            model_id: "m-gone".into(),
+            experiment_id: gone_experiment.clone(),
+            name: "m-gone".into(),
+            artifact_location: format!(
+                "mlflow-artifacts:/{gone_experiment}/models/m-gone/artifacts"
+            ),
+            creation_timestamp_ms: 1,
+            model_type: String::new(),
+            source_run_id: String::new(),
+            params: Vec::new(),
+            tags: Vec::new(),
+        })
+        .await
+        .unwrap();
+    let gone_model_folder = setup
+        .served
+        .join(&gone_experiment)
+        .join("models")
+        .join("m-gone");
+    write(&gone_model_folder.join("artifacts/MLmodel"), "m");
     let served = |experiment: &str, number: u8| setup.served.join(experiment).join(run_id(number));
     for (experiment, number) in [
         (&kept_experiment, 1),
@@ -211,6 +262,10 @@ async fn old_deleted_runs_and_experiments_go_with_their_files() {
         .set_run_lifecycle(&recent, LifecycleStage::Deleted, now())
         .await
         .unwrap();
+    assert!(store
+        .delete_logged_model("m-old", now() - 3 * DAY_MS)
+        .await
+        .unwrap());
     store
         .set_experiment_lifecycle(&gone_experiment, LifecycleStage::Deleted, old_time)
         .await
@@ -236,8 +291,8 @@ async fn old_deleted_runs_and_experiments_go_with_their_files() {
     for line in [
         "runs: 5 deleted",
         "experiments: 1 deleted",
-        "artifacts: 3 run folders deleted, 1 runs had none, 1 runs' artifacts left outside the \
-         artifact roots",
+        "logged models: 1 deleted",
+        "artifacts: 5 folders deleted, 1 had none, 1 left outside the artifact roots",
         "traces: 1 deleted in 1 experiments",
         "failures: 0",
     ] {
@@ -252,6 +307,10 @@ async fn old_deleted_runs_and_experiments_go_with_their_files() {
     assert!(stdout.contains(&format!(
         "Experiment with ID {gone_experiment} has been permanently deleted."
     )));
+    assert!(stdout.contains("Logged model with ID m-old has been permanently deleted."));
+    assert!(!model_folder("m-old").exists());
+    assert!(!gone_model_folder.exists());
+    assert!(model_folder("m-active").join("artifacts/MLmodel").exists());
     assert!(
         stderr.contains(&format!("warning: run {outside}")),
         "{stderr}"
@@ -318,6 +377,21 @@ async fn old_deleted_runs_and_experiments_go_with_their_files() {
         .map(|info| info.trace_id)
         .collect();
     assert_eq!(traces, vec!["tr-new".to_owned()]);
+    assert!(store
+        .get_logged_model("m-old", true)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store
+        .get_logged_model("m-gone", true)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store
+        .get_logged_model("m-active", false)
+        .await
+        .unwrap()
+        .is_some());
     store.close().await;
 
     // Nothing is left to do.

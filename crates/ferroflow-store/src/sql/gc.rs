@@ -290,6 +290,26 @@ impl SqlStore {
             .collect()
     }
 
+    /// Every logged model of the experiment, in any stage.
+    pub async fn gc_logged_models_of_experiment(
+        &self,
+        experiment_id: i64,
+    ) -> Result<Vec<GcLoggedModel>> {
+        self.pools
+            .fetch_all(
+                query(format!(
+                    "SELECT {LOGGED_MODEL_COLUMNS} FROM logged_models WHERE experiment_id = ? \
+                     ORDER BY model_id"
+                ))
+                .bind(experiment_id),
+            )
+            .await
+            .map_err(db_error)?
+            .iter()
+            .map(gc_logged_model_of)
+            .collect()
+    }
+
     /// One logged model in any stage, or `None`.
     pub async fn gc_logged_model(&self, model_id: &str) -> Result<Option<GcLoggedModel>> {
         self.pools
