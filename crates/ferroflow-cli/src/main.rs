@@ -1,5 +1,6 @@
 //! The `ferroflow` binary: parses the command line, builds the stores and runs the server.
 
+mod gc;
 mod import;
 
 use anyhow::Context;
@@ -36,6 +37,9 @@ enum Command {
     },
     /// Import a legacy MLflow FileStore directory (`mlruns/`) into the backend store.
     Import(import::ImportArgs),
+    /// Permanently delete runs and experiments in the `deleted` lifecycle stage, with their artifacts,
+    /// and old traces (MLflow's `mlflow gc`).
+    Gc(gc::GcArgs),
 }
 
 #[derive(Subcommand)]
@@ -334,6 +338,7 @@ async fn main() -> anyhow::Result<()> {
             command: DbCommand::Upgrade(args),
         } => db_upgrade(&args).await,
         Command::Import(args) => import::run(args).await,
+        Command::Gc(args) => gc::run(args).await,
     }
 }
 

@@ -8,6 +8,7 @@
 
 pub(crate) mod connection;
 mod eval_datasets;
+mod gc;
 mod legacy_import;
 mod logged_models;
 mod registry;
@@ -21,6 +22,7 @@ use crate::search::Dialect;
 use crate::uri::{BackendUri, ServerUri};
 use crate::OpenError;
 use connection::Pools;
+pub use gc::{GcExperiment, GcLoggedModel, GcRun};
 pub use legacy_import::{
     DatasetImport, ExperimentImport, ImportError, LegacyDataset, LegacyExperiment, LegacyInput,
     LegacyMetric, LegacyRun, RunImport,

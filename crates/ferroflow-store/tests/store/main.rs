@@ -16,6 +16,7 @@
 #[macro_use]
 mod backends;
 mod eval_datasets;
+mod gc;
 mod legacy_import;
 mod logged_models;
 mod registry;
