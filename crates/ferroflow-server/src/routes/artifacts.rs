@@ -37,8 +37,8 @@ use ferroflow_artifacts::{
 use ferroflow_core::artifact_path::ArtifactPath;
 use ferroflow_core::Error;
 use ferroflow_proto::lenient;
-use ferroflow_proto::tracking::{Empty, FileInfo, ListArtifacts, ListArtifactsResponse};
 use ferroflow_proto::registry::ModelVersionKey;
+use ferroflow_proto::tracking::{Empty, FileInfo, ListArtifacts, ListArtifactsResponse};
 use futures::TryStreamExt;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC};
 use serde::{Deserialize, Serialize};
@@ -97,12 +97,10 @@ pub fn router() -> Router<AppState> {
             router = router.route(&format!("{prefix}{path}"), method_router);
         }
     }
-    router
-        .route("/get-artifact", get(get_artifact))
-        .route(
-            "/model-versions/get-artifact",
-            get(get_model_version_artifact),
-        )
+    router.route("/get-artifact", get(get_artifact)).route(
+        "/model-versions/get-artifact",
+        get(get_model_version_artifact),
+    )
 }
 
 // ---------------------------------------------------------------------------------------------------------
