@@ -4,7 +4,8 @@
 
 use crate::error::ApiError;
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::http::request::Parts;
 use axum::http::{header, Method};
 use ferroflow_core::Error;
 use ferroflow_proto::ErrorCode;
@@ -128,5 +129,27 @@ mod tests {
             serde_json::json!({"run_id": ["a", "b"], "metric_key": "loss x", "max_results": "5"})
         );
         assert_eq!(query_to_json(""), serde_json::json!({}));
+    }
+}
+
+/// The parameters of a route's path (`{trace_id}`, `{model_id}` and `{tag_key}`, ...), decoded once by the
+/// router. A segment that does not decode (not UTF-8, say) is refused with MLflow's error JSON instead of
+/// axum's plain-text rejection.
+pub struct PathParams<T>(pub T);
+
+impl<S: Send + Sync, T> FromRequestParts<S> for PathParams<T>
+where
+    T: DeserializeOwned + Send,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Path(params) =
+            Path::<T>::from_request_parts(parts, state)
+                .await
+                .map_err(|rejection| {
+                    ApiError::invalid_parameter(format!("Invalid path parameter: {rejection}"))
+                })?;
+        Ok(Self(params))
     }
 }

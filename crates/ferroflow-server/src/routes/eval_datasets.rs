@@ -1,11 +1,10 @@
 //! The evaluation dataset endpoints (`/api/3.0/mlflow/datasets…`, MLflow 3 only). Each handler takes
 //! the ids of its path and its message and calls the `EvalDatasetService` method of the same name.
 
-use crate::error::{ApiError, ApiResult};
-use crate::extract::MlflowRequest;
+use crate::error::ApiResult;
+use crate::extract::{MlflowRequest, PathParams};
 use crate::state::AppState;
-use axum::extract::{FromRequestParts, Path, State};
-use axum::http::request::Parts;
+use axum::extract::State;
 use axum::routing::{get, patch, post, MethodRouter};
 use axum::Json;
 use ferroflow_proto::eval_datasets::{
@@ -47,26 +46,6 @@ pub fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
             post(remove_experiments),
         ),
     ]
-}
-
-/// The ids of the path; a segment that does not decode is refused with MLflow's error JSON.
-struct PathParams<T>(T);
-
-impl<S: Send + Sync, T> FromRequestParts<S> for PathParams<T>
-where
-    T: serde::de::DeserializeOwned + Send,
-{
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let Path(params) =
-            Path::<T>::from_request_parts(parts, state)
-                .await
-                .map_err(|rejection| {
-                    ApiError::invalid_parameter(format!("Invalid path parameter: {rejection}"))
-                })?;
-        Ok(Self(params))
-    }
 }
 
 async fn create_dataset(

@@ -5,11 +5,10 @@
 //! location is under the served artifact root (`mlflow-artifacts:`), the default when the server serves
 //! artifacts; other locations answer NOT_IMPLEMENTED.
 
-use crate::error::{ApiError, ApiResult};
-use crate::extract::MlflowRequest;
+use crate::error::ApiResult;
+use crate::extract::{MlflowRequest, PathParams};
 use crate::state::AppState;
-use axum::extract::{FromRequestParts, Path, State};
-use axum::http::request::Parts;
+use axum::extract::State;
 use axum::routing::{delete, get, patch, post, MethodRouter};
 use axum::Json;
 use ferroflow_core::artifact_path::{ArtifactPath, INVALID_PATH_MESSAGE};
@@ -49,27 +48,6 @@ pub fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
             get(list_logged_model_artifacts),
         ),
     ]
-}
-
-/// The `{model_id}` of the path (and `{tag_key}` where the route has one), decoded once by the router.
-/// A segment that does not decode to UTF-8 is refused with MLflow's error JSON.
-struct PathParams<T>(T);
-
-impl<S: Send + Sync, T> FromRequestParts<S> for PathParams<T>
-where
-    T: serde::de::DeserializeOwned + Send,
-{
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let Path(params) =
-            Path::<T>::from_request_parts(parts, state)
-                .await
-                .map_err(|rejection| {
-                    ApiError::invalid_parameter(format!("Invalid path parameter: {rejection}"))
-                })?;
-        Ok(Self(params))
-    }
 }
 
 async fn create_logged_model(

@@ -5,11 +5,10 @@
 //! well, and link-to-run and link-prompts under `/api/2.0/mlflow` only (where the 3.17 client calls
 //! them).
 
-use crate::error::{ApiError, ApiResult};
-use crate::extract::MlflowRequest;
+use crate::error::ApiResult;
+use crate::extract::{MlflowRequest, PathParams};
 use crate::state::AppState;
-use axum::extract::{FromRequestParts, Path, State};
-use axum::http::request::Parts;
+use axum::extract::State;
 use axum::routing::{get, patch, post, MethodRouter};
 use axum::Json;
 use ferroflow_core::traces::trace_not_ready;
@@ -61,27 +60,6 @@ pub fn routes_v2() -> Vec<(&'static str, MethodRouter<AppState>)> {
     ];
     routes.extend(shared_routes());
     routes
-}
-
-/// The ids of the path, decoded once by the router; a segment that does not decode to UTF-8 is refused
-/// with MLflow's error JSON.
-struct PathParams<T>(T);
-
-impl<S: Send + Sync, T> FromRequestParts<S> for PathParams<T>
-where
-    T: serde::de::DeserializeOwned + Send,
-{
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let Path(params) =
-            Path::<T>::from_request_parts(parts, state)
-                .await
-                .map_err(|rejection| {
-                    ApiError::invalid_parameter(format!("Invalid path parameter: {rejection}"))
-                })?;
-        Ok(Self(params))
-    }
 }
 
 async fn start_trace(
