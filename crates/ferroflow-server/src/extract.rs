@@ -118,20 +118,6 @@ pub async fn read_message<T: DeserializeOwned>(request: Request) -> Result<(T, u
     decode_message(value).map(|message| (message, size))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn repeated_keys_become_lists() {
-        assert_eq!(
-            query_to_json("run_id=a&run_id=b&metric_key=loss%20x&max_results=5"),
-            serde_json::json!({"run_id": ["a", "b"], "metric_key": "loss x", "max_results": "5"})
-        );
-        assert_eq!(query_to_json(""), serde_json::json!({}));
-    }
-}
-
 /// The parameters of a route's path (`{trace_id}`, `{model_id}` and `{tag_key}`, ...), decoded once by the
 /// router. A segment that does not decode (not UTF-8, say) is refused with MLflow's error JSON instead of
 /// axum's plain-text rejection.
@@ -151,5 +137,19 @@ where
                     ApiError::invalid_parameter(format!("Invalid path parameter: {rejection}"))
                 })?;
         Ok(Self(params))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_keys_become_lists() {
+        assert_eq!(
+            query_to_json("run_id=a&run_id=b&metric_key=loss%20x&max_results=5"),
+            serde_json::json!({"run_id": ["a", "b"], "metric_key": "loss x", "max_results": "5"})
+        );
+        assert_eq!(query_to_json(""), serde_json::json!({}));
     }
 }
