@@ -15,6 +15,7 @@ pub mod logged_models;
 pub mod model;
 pub mod registry;
 pub mod registry_filter;
+pub mod scorers;
 pub mod service;
 pub mod store;
 pub mod trace_filter;

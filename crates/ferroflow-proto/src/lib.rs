@@ -8,6 +8,7 @@ pub mod eval_datasets;
 pub mod lenient;
 pub mod logged_models;
 pub mod registry;
+pub mod scorers;
 pub mod traces;
 pub mod tracking;
 pub mod webhooks;

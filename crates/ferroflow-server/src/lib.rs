@@ -59,6 +59,9 @@ pub fn app(state: AppState) -> Router {
         for (path, method_router) in routes::eval_datasets::routes() {
             router = router.route(&format!("{prefix}{path}"), method_router);
         }
+        for (path, method_router) in routes::scorers::routes() {
+            router = router.route(&format!("{prefix}{path}"), method_router);
+        }
     }
     for (path, method_router) in routes::otlp::routes() {
         router = router.route(path, method_router);

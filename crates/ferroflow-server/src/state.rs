@@ -6,6 +6,7 @@ use ferroflow_core::eval_datasets::EvalDatasetService;
 use ferroflow_core::fernet::FernetKey;
 use ferroflow_core::logged_models::LoggedModelService;
 use ferroflow_core::registry::RegistryService;
+use ferroflow_core::scorers::{custom_scorers_enabled, ScorerService, CUSTOM_SCORERS_ENV};
 use ferroflow_core::service::TrackingService;
 use ferroflow_core::store::TrackingStore;
 use ferroflow_core::traces::TraceService;
@@ -32,6 +33,8 @@ pub struct AppState {
     pub registry: RegistryService,
     pub webhooks: WebhookService,
     pub eval_datasets: EvalDatasetService,
+    /// Custom `@scorer` scorers are accepted when `MLFLOW_SERVER_ENABLE_CUSTOM_SCORERS` is set.
+    pub scorers: ScorerService,
     /// Sends registry events to webhooks, and test deliveries.
     pub webhook_deliverer: Deliverer,
     webhook_store: Arc<dyn WebhookStore>,
@@ -60,7 +63,11 @@ impl AppState {
             registry,
             webhooks: webhook_store,
             eval_datasets,
+            scorers,
         } = stores.into();
+        let scorers = ScorerService::new(scorers, tracking.clone()).with_custom_scorers(
+            custom_scorers_enabled(std::env::var(CUSTOM_SCORERS_ENV).ok().as_deref()),
+        );
         let eval_datasets = EvalDatasetService::new(eval_datasets);
         let service = TrackingService::new(tracking.clone(), config.default_artifact_root.clone());
         let registry = RegistryService::new(registry, tracking.clone(), logged_models.clone())
@@ -81,6 +88,7 @@ impl AppState {
             registry,
             webhooks,
             eval_datasets,
+            scorers,
             webhook_deliverer,
             webhook_store,
             artifacts,

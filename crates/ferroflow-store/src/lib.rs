@@ -28,6 +28,7 @@ pub use uri::{BackendUri, ServerUri, UriError};
 use ferroflow_core::eval_datasets::EvalDatasetStore;
 use ferroflow_core::logged_models::LoggedModelStore;
 use ferroflow_core::registry::RegistryStore;
+use ferroflow_core::scorers::ScorerStore;
 use ferroflow_core::store::TrackingStore;
 use ferroflow_core::traces::TraceStore;
 use ferroflow_core::webhooks::WebhookStore;
@@ -43,6 +44,7 @@ pub struct Stores {
     pub registry: Arc<dyn RegistryStore>,
     pub webhooks: Arc<dyn WebhookStore>,
     pub eval_datasets: Arc<dyn EvalDatasetStore>,
+    pub scorers: Arc<dyn ScorerStore>,
 }
 
 impl From<Arc<SqlStore>> for Stores {
@@ -53,6 +55,7 @@ impl From<Arc<SqlStore>> for Stores {
             traces: store.clone(),
             registry: store.clone(),
             eval_datasets: store.clone(),
+            scorers: store.clone(),
             webhooks: store,
         }
     }

@@ -6,6 +6,7 @@ pub mod logged_models;
 pub mod meta;
 pub mod otlp;
 pub mod registry;
+pub mod scorers;
 pub mod traces;
 pub mod tracking;
 pub mod webhooks;

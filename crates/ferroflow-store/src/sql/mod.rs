@@ -12,6 +12,7 @@ mod gc;
 mod legacy_import;
 mod logged_models;
 mod registry;
+mod scorers;
 pub(crate) mod sqlite_readers;
 pub(crate) mod sqlite_writer;
 mod traces;
