@@ -21,6 +21,7 @@ mod legacy_import;
 mod logged_models;
 mod registry;
 mod schema;
+mod scorers;
 mod traces;
 mod tracking;
 mod webhooks;
