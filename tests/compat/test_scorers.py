@@ -66,6 +66,7 @@ def test_register_list_versions_get_and_delete(server, experiment_id):
 
 def test_wire_messages(server, experiment_id):
     body = json.dumps(Safety().model_dump())
+    assert api(server, "GET", "list", params={"experiment_id": experiment_id}).json() == {}
     registered = api(server, "POST", "register",
                      json={"experiment_id": experiment_id, "name": "s", "serialized_scorer": body})
     assert registered.status_code == 200, registered.text
