@@ -94,6 +94,15 @@ def test_wire_messages(server, experiment_id):
     assert [s["scorer_version"] for s in ajax.json()["scorers"]] == [1]
     assert api(server, "GET", "list", params={"experiment_id": experiment_id, "experiment_ids": experiment_id}).status_code == 400
 
+    # `versions` (like `list`) answers each scorer re-serialized by Python's json.dumps; `get` the text.
+    compact = '{"name":"c","aggregations":null,"note":"\u00e9","x":1.50}'
+    assert api(server, "POST", "register", json={"experiment_id": experiment_id, "name": "c",
+                                                 "serialized_scorer": compact}).json()["serialized_scorer"] == compact
+    got = api(server, "GET", "get", params={"experiment_id": experiment_id, "name": "c"}).json()
+    assert got["scorer"]["serialized_scorer"] == compact
+    versions = api(server, "GET", "versions", params={"experiment_id": experiment_id, "name": "c"}).json()
+    assert versions["scorers"][0]["serialized_scorer"] == json.dumps(json.loads(compact))
+
 
 def test_list_across_experiments(server, client, unique):
     first = client.create_experiment(unique("exp"))

@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::ids::now_millis;
 use crate::model::LifecycleStage;
 use crate::store::TrackingStore;
+use crate::trace_json::OrderedJson;
 use async_trait::async_trait;
 use ferroflow_proto::scorers::{
     GetOnlineScoringConfigs, GetScorerResponse, ListScorerVersions, ListScorers,
@@ -71,6 +72,16 @@ pub struct ScorerRow {
 }
 
 impl ScorerRow {
+    /// The version as `list` and `versions` answer it: MLflow re-serializes each scorer there
+    /// (`json.dumps(json.loads(...))`), while `register` and `get` answer the stored text.
+    fn to_listed_message(&self) -> Scorer {
+        let mut message = self.to_message();
+        if let Some(value) = OrderedJson::parse(&self.serialized_scorer) {
+            message.serialized_scorer = value.python_dumps(true);
+        }
+        message
+    }
+
     fn to_message(&self) -> Scorer {
         Scorer {
             experiment_id: self.experiment_id,
@@ -429,7 +440,7 @@ impl ScorerService {
         };
         let rows = self.store.latest_scorers(&experiments).await?;
         Ok(ScorersResponse {
-            scorers: rows.iter().map(ScorerRow::to_message).collect(),
+            scorers: rows.iter().map(ScorerRow::to_listed_message).collect(),
         })
     }
 
@@ -455,7 +466,7 @@ impl ScorerService {
             return Err(scorer_not_found(&name, &experiment_id));
         }
         Ok(ScorersResponse {
-            scorers: rows.iter().map(ScorerRow::to_message).collect(),
+            scorers: rows.iter().map(ScorerRow::to_listed_message).collect(),
         })
     }
 

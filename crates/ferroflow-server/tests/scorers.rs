@@ -136,6 +136,26 @@ async fn register_list_get_and_delete() {
         .json();
     assert_eq!(one["scorer"]["scorer_version"], 1);
 
+    // `list` and `versions` re-serialize as Python's json.dumps; `register` and `get` echo the text.
+    let compact = r#"{"name":"c","aggregations":null,"note":"\u00e9"}"#;
+    let registered = app.register(&experiment, "compact", compact).await.json();
+    assert_eq!(registered["serialized_scorer"], compact);
+    let got = app
+        .get(&format!("/get?experiment_id={experiment}&name=compact"))
+        .await
+        .json();
+    assert_eq!(got["scorer"]["serialized_scorer"], compact);
+    let versions = app
+        .get(&format!(
+            "/versions?experiment_id={experiment}&name=compact"
+        ))
+        .await
+        .json();
+    assert_eq!(
+        versions["scorers"][0]["serialized_scorer"],
+        r#"{"name": "c", "aggregations": null, "note": "\u00e9"}"#
+    );
+
     let deleted = app
         .send(
             Method::DELETE,
@@ -168,8 +188,17 @@ async fn register_list_get_and_delete() {
         Some(json!({"experiment_id": experiment, "name": "safety"})),
     )
     .await;
-    let listed = app.get(&format!("/list?experiment_id={experiment}")).await;
-    assert_eq!(listed.json(), json!({}));
+    let listed = app
+        .get(&format!("/list?experiment_id={experiment}"))
+        .await
+        .json();
+    let names: Vec<&Value> = listed["scorers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|scorer| &scorer["scorer_name"])
+        .collect();
+    assert_eq!(names, vec![&json!("compact")]);
     let configs = app
         .get(&format!(
             "/online-configs?scorer_ids={}",
