@@ -7,8 +7,9 @@
 //! other's. A custom `@scorer` (one carrying `call_source` code) is refused unless the server runs with
 //! `MLFLOW_SERVER_ENABLE_CUSTOM_SCORERS` set, as MLflow's server refuses it.
 //!
-//! Not served: scorers whose judge model is an AI Gateway endpoint (`gateway:/<name>`): MLflow stores
-//! them bound to the endpoint's id, and ferroflow has no gateway.
+//! Not served: registering a scorer whose judge model is an AI Gateway endpoint (`gateway:/<name>`),
+//! which MLflow stores bound to the endpoint's id (ferroflow has no gateway). Such scorers written by
+//! MLflow read as MLflow reads them: the endpoint's name in place of its id.
 
 use crate::error::{Error, Result};
 use crate::ids::now_millis;
@@ -23,7 +24,7 @@ use ferroflow_proto::scorers::{
 };
 use ferroflow_proto::tracking::{Empty, Experiment};
 use serde_json::Value;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 /// The environment variable that lets the server accept custom (`@scorer`) scorers.
@@ -72,16 +73,6 @@ pub struct ScorerRow {
 }
 
 impl ScorerRow {
-    /// The version as `list` and `versions` answer it: MLflow re-serializes each scorer there
-    /// (`json.dumps(json.loads(...))`), while `register` and `get` answer the stored text.
-    fn to_listed_message(&self) -> Scorer {
-        let mut message = self.to_message();
-        if let Some(value) = OrderedJson::parse(&self.serialized_scorer) {
-            message.serialized_scorer = value.python_dumps(true);
-        }
-        message
-    }
-
     fn to_message(&self) -> Scorer {
         Scorer {
             experiment_id: self.experiment_id,
@@ -148,6 +139,8 @@ pub trait ScorerStore: Send + Sync {
         name: &str,
         version: Option<i64>,
     ) -> Result<DeleteOutcome>;
+    /// The names of the AI Gateway endpoints (MLflow's `endpoints` table) by id.
+    async fn gateway_endpoint_names(&self) -> Result<HashMap<String, String>>;
     /// The online scoring configs of the scorers.
     async fn online_configs(&self, scorer_ids: &[String]) -> Result<Vec<OnlineConfigRow>>;
 }
@@ -308,6 +301,84 @@ fn validate_model(model: Option<&Value>) -> Result<()> {
     }
 }
 
+/// The judge section whose `model` MLflow reads and rewrites (`update_model_in_serialized_scorer`).
+fn model_section(value: &mut OrderedJson) -> Option<&mut Vec<(String, OrderedJson)>> {
+    let OrderedJson::Object(fields) = value else {
+        return None;
+    };
+    let truthy = |value: &OrderedJson| match value {
+        OrderedJson::Null => false,
+        OrderedJson::Bool(flag) => *flag,
+        OrderedJson::Int(number) => *number != 0,
+        OrderedJson::UInt(number) => *number != 0,
+        OrderedJson::Float(number) => *number != 0.0,
+        OrderedJson::String(text) => !text.is_empty(),
+        OrderedJson::Array(items) => !items.is_empty(),
+        OrderedJson::Object(fields) => !fields.is_empty(),
+    };
+    let index = [
+        "instructions_judge_pydantic_data",
+        "builtin_scorer_pydantic_data",
+        "memory_augmented_judge_data",
+        "third_party_scorer_data",
+    ]
+    .iter()
+    .find_map(|key| {
+        fields
+            .iter()
+            .position(|(name, value)| name == key && truthy(value))
+    })?;
+    let (key, section) = &mut fields[index];
+    if key == "memory_augmented_judge_data" {
+        let OrderedJson::Object(memory) = section else {
+            return None;
+        };
+        let base = memory.iter_mut().find(|(name, _)| name == "base_judge")?;
+        return model_section(&mut base.1);
+    }
+    match section {
+        OrderedJson::Object(fields) => Some(fields),
+        _ => None,
+    }
+}
+
+/// The endpoint id of a stored `gateway:/<endpoint_id>` judge model.
+fn gateway_endpoint_id(value: &mut OrderedJson) -> Option<String> {
+    let section = model_section(value)?;
+    let (_, model) = section.iter().find(|(name, _)| name == "model")?;
+    model
+        .as_str()?
+        .strip_prefix("gateway:/")
+        .filter(|id| !id.is_empty())
+        .map(str::to_owned)
+}
+
+/// MLflow's read of a stored scorer: a judge bound to a gateway endpoint id shows the endpoint's name
+/// (`gateway:/<name>`), or no model once the endpoint is gone, re-serialized as Python's `json.dumps`.
+/// With `listed` (`list`, `versions`) every scorer is re-serialized, as MLflow's batch read does;
+/// otherwise (`get`) a scorer without a gateway judge keeps its stored text.
+pub fn resolve_gateway_model(
+    serialized: &str,
+    endpoint_names: &HashMap<String, String>,
+    listed: bool,
+) -> Option<String> {
+    let mut value = OrderedJson::parse(serialized)?;
+    let Some(endpoint_id) = gateway_endpoint_id(&mut value) else {
+        return listed.then(|| value.python_dumps(true));
+    };
+    let new_model = match endpoint_names.get(&endpoint_id) {
+        Some(name) => OrderedJson::String(format!("gateway:/{name}")),
+        None => OrderedJson::Null,
+    };
+    if let Some(section) = model_section(&mut value) {
+        match section.iter_mut().find(|(name, _)| name == "model") {
+            Some((_, model)) => *model = new_model,
+            None => section.push(("model".to_owned(), new_model)),
+        }
+    }
+    Some(value.python_dumps(true))
+}
+
 fn required(value: Option<String>, name: &str) -> Result<String> {
     value
         .filter(|value| !value.is_empty())
@@ -369,6 +440,28 @@ impl ScorerService {
             .experiment_id
             .parse()
             .map_err(|_| Error::not_found(format!("No Experiment with id={experiment_id} exists")))
+    }
+
+    /// The messages of `rows`, their judges' gateway endpoints named as MLflow names them on read.
+    async fn messages(&self, rows: &[ScorerRow], listed: bool) -> Result<Vec<Scorer>> {
+        let gateway = rows
+            .iter()
+            .any(|row| row.serialized_scorer.contains("gateway:/"));
+        let names = if gateway {
+            self.store.gateway_endpoint_names().await?
+        } else {
+            HashMap::new()
+        };
+        Ok(rows
+            .iter()
+            .map(|row| {
+                let mut message = row.to_message();
+                if let Some(text) = resolve_gateway_model(&row.serialized_scorer, &names, listed) {
+                    message.serialized_scorer = text;
+                }
+                message
+            })
+            .collect())
     }
 
     /// `POST /scorers/register`.
@@ -440,7 +533,7 @@ impl ScorerService {
         };
         let rows = self.store.latest_scorers(&experiments).await?;
         Ok(ScorersResponse {
-            scorers: rows.iter().map(ScorerRow::to_listed_message).collect(),
+            scorers: self.messages(&rows, true).await?,
         })
     }
 
@@ -466,7 +559,7 @@ impl ScorerService {
             return Err(scorer_not_found(&name, &experiment_id));
         }
         Ok(ScorersResponse {
-            scorers: rows.iter().map(ScorerRow::to_listed_message).collect(),
+            scorers: self.messages(&rows, true).await?,
         })
     }
 
@@ -483,8 +576,9 @@ impl ScorerService {
                 Some(version) => version_not_found(&name, version, &experiment_id),
                 None => scorer_not_found(&name, &experiment_id),
             })?;
+        let mut messages = self.messages(std::slice::from_ref(&row), false).await?;
         Ok(GetScorerResponse {
-            scorer: row.to_message(),
+            scorer: messages.remove(0),
         })
     }
 
@@ -580,6 +674,32 @@ mod tests {
         assert_eq!(
             validate_third_party_data(&list).unwrap_err().message,
             "third_party_scorer_data.kwargs must be a JSON object, got list."
+        );
+    }
+
+    #[test]
+    fn gateway_models_read_as_endpoint_names() {
+        let names = HashMap::from([("e-1".to_owned(), "chat".to_owned())]);
+        let stored =
+            r#"{"name":"j","builtin_scorer_pydantic_data":{"model":"gateway:/e-1","x":1}}"#;
+        assert_eq!(
+            resolve_gateway_model(stored, &names, false).as_deref(),
+            Some(
+                r#"{"name": "j", "builtin_scorer_pydantic_data": {"model": "gateway:/chat", "x": 1}}"#
+            )
+        );
+        let gone = r#"{"memory_augmented_judge_data":{"base_judge":{"instructions_judge_pydantic_data":{"model":"gateway:/e-9"}}}}"#;
+        assert_eq!(
+            resolve_gateway_model(gone, &names, false).as_deref(),
+            Some(
+                r#"{"memory_augmented_judge_data": {"base_judge": {"instructions_judge_pydantic_data": {"model": null}}}}"#
+            )
+        );
+        let plain = r#"{"name":"p","builtin_scorer_pydantic_data":{"model":"openai:/gpt-4o"}}"#;
+        assert_eq!(resolve_gateway_model(plain, &names, false), None);
+        assert_eq!(
+            resolve_gateway_model(plain, &names, true).as_deref(),
+            Some(r#"{"name": "p", "builtin_scorer_pydantic_data": {"model": "openai:/gpt-4o"}}"#)
         );
     }
 

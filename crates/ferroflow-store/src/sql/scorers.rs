@@ -10,6 +10,7 @@ use ferroflow_core::scorers::{
     new_scorer_id, DeleteOutcome, OnlineConfigRow, ScorerRow, ScorerStore,
 };
 use ferroflow_core::Result;
+use std::collections::HashMap;
 
 /// Ids bound per `IN (...)` list, well below SQLite's parameter limit.
 const CHUNK: usize = 500;
@@ -283,6 +284,25 @@ impl ScorerStore for SqlStore {
         }
         transaction.commit().await.map_err(db_error)?;
         Ok(DeleteOutcome::Deleted)
+    }
+
+    async fn gateway_endpoint_names(&self) -> Result<HashMap<String, String>> {
+        let rows = self
+            .pools
+            .fetch_all(
+                query("SELECT endpoint_id, name FROM endpoints WHERE workspace = ?")
+                    .bind(WORKSPACE),
+            )
+            .await
+            .map_err(db_error)?;
+        let mut names = HashMap::new();
+        for row in &rows {
+            // A nameless endpoint names nothing: MLflow drops the judge's model then.
+            if let Some(name) = row.get::<Option<String>>("name")? {
+                names.insert(row.get("endpoint_id")?, name);
+            }
+        }
+        Ok(names)
     }
 
     async fn online_configs(&self, scorer_ids: &[String]) -> Result<Vec<OnlineConfigRow>> {

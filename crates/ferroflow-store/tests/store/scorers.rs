@@ -230,4 +230,33 @@ async fn delete_versions_and_online_configs(backend: Backend) {
     assert_ne!(fresh.scorer_id, v1.scorer_id);
 }
 
-on_every_backend!(register_list_and_get, delete_versions_and_online_configs,);
+async fn gateway_endpoint_names(backend: Backend) {
+    let Some(database) = TestDatabase::create(backend).await else {
+        return;
+    };
+    let store = database.open().await.unwrap();
+    assert!(store.gateway_endpoint_names().await.unwrap().is_empty());
+    database
+        .execute(
+            "INSERT INTO endpoints (endpoint_id, name, created_at, last_updated_at) \
+             VALUES ('e-1', 'chat', 1, 1)",
+        )
+        .await;
+    database
+        .execute(
+            "INSERT INTO endpoints (endpoint_id, name, created_at, last_updated_at) \
+             VALUES ('e-2', NULL, 1, 1)",
+        )
+        .await;
+    let names = store.gateway_endpoint_names().await.unwrap();
+    assert_eq!(
+        names.into_iter().collect::<Vec<_>>(),
+        vec![("e-1".to_owned(), "chat".to_owned())]
+    );
+}
+
+on_every_backend!(
+    register_list_and_get,
+    delete_versions_and_online_configs,
+    gateway_endpoint_names,
+);
