@@ -14,6 +14,7 @@
 mod destination;
 mod local;
 mod object;
+mod run_location;
 mod sigv4;
 
 use async_trait::async_trait;
@@ -25,6 +26,7 @@ use futures::stream::BoxStream;
 pub use destination::{open_artifact_store, ArtifactLocation, CloudSettings};
 pub use local::LocalArtifactStore;
 pub use object::ObjectStoreArtifactStore;
+pub use run_location::{local_path, relative_artifact_path, RunArtifactLocation};
 
 /// The bytes of an upload, as they arrive from the client.
 pub type UploadStream = BoxStream<'static, std::io::Result<Bytes>>;

@@ -24,7 +24,8 @@
 use anyhow::{bail, Context};
 use clap::Args;
 use ferroflow_artifacts::{
-    open_artifact_store, ArtifactLocation, ArtifactStore, CloudSettings, LocalArtifactStore,
+    open_artifact_store, relative_artifact_path, ArtifactLocation, ArtifactStore, CloudSettings,
+    LocalArtifactStore, RunArtifactLocation,
 };
 use ferroflow_core::artifact_path::ArtifactPath;
 use ferroflow_core::traces::{TraceDeletion, TraceStore};
@@ -32,14 +33,10 @@ use ferroflow_store::{BackendUri, GcLoggedModel, GcRun, PoolSettings, SqlStore};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::collections::HashSet;
 use std::fmt;
-use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
 /// Traces deleted per transaction.
 const TRACES_PER_BATCH: i64 = 1_000;
-
-/// The prefix of the proxied artifact API in HTTP artifact URIs.
-const PROXIED_API_PATH: &str = "/api/2.0/mlflow-artifacts/artifacts/";
 
 #[derive(Args, Debug)]
 pub struct GcArgs {
@@ -826,15 +823,13 @@ impl ArtifactRoots {
         }
     }
 
-    /// The store and run root of `artifact_uri`.
+    /// The store and run root of `artifact_uri`, read as the server reads it
+    /// ([`RunArtifactLocation`]); a URI the server would refuse or not reach is outside.
     async fn resolve(&mut self, artifact_uri: &str) -> anyhow::Result<Resolved> {
-        if artifact_uri.contains(['?', '#']) || artifact_uri.chars().any(char::is_control) {
+        let Ok(location) = RunArtifactLocation::parse(artifact_uri) else {
             return Ok(Resolved::Outside);
-        }
-        if let Some(path) = proxied_path(artifact_uri) {
-            let Ok(root) = ArtifactPath::parse(path.trim_start_matches('/')) else {
-                return Ok(Resolved::Outside);
-            };
+        };
+        if let RunArtifactLocation::Proxied(root) = location {
             if missing_local_folder(&self.destination).await {
                 return Ok(Resolved::MissingRoot);
             }
@@ -853,26 +848,24 @@ impl ArtifactRoots {
         let Some(default_root) = &self.default_root else {
             return Ok(Resolved::Outside);
         };
-        let (Ok(location), Ok(root_location)) = (
-            ArtifactLocation::parse(artifact_uri),
-            ArtifactLocation::parse(default_root),
-        ) else {
+        let Ok(root_location) = ArtifactLocation::parse(default_root) else {
             return Ok(Resolved::Outside);
         };
         let relative = match (&location, &root_location) {
-            (ArtifactLocation::Local(path), ArtifactLocation::Local(root)) => {
-                match local_relative(path, root) {
-                    Some(relative) => relative,
-                    None => return Ok(Resolved::Outside),
-                }
+            (RunArtifactLocation::Local(run_directory), ArtifactLocation::Local(root)) => {
+                run_directory
+                    .strip_prefix(root)
+                    .ok()
+                    .and_then(|relative| relative_artifact_path(relative).ok())
             }
-            (_, _) if location.is_cloud() => match root_location.relative_path_of(artifact_uri) {
-                Ok(Some(relative)) => relative,
-                _ => return Ok(Resolved::Outside),
-            },
-            _ => return Ok(Resolved::Outside),
+            (RunArtifactLocation::Cloud, _) => root_location
+                .relative_path_of(artifact_uri)
+                .ok()
+                .flatten()
+                .and_then(|relative| ArtifactPath::parse(&relative).ok()),
+            _ => None,
         };
-        let Ok(relative) = ArtifactPath::parse(&relative) else {
+        let Some(relative) = relative else {
             return Ok(Resolved::Outside);
         };
         if missing_local_folder(default_root).await {
@@ -906,41 +899,6 @@ async fn missing_local_folder(location: &str) -> bool {
     }
 }
 
-/// The path below the served root of a `mlflow-artifacts:` URI or an HTTP URI of the proxied artifact
-/// API; `None` for any other URI.
-fn proxied_path(uri: &str) -> Option<&str> {
-    let (scheme, rest) = uri.split_once(':')?;
-    match scheme.to_ascii_lowercase().as_str() {
-        "mlflow-artifacts" => Some(match rest.strip_prefix("//") {
-            Some(after) => after.find('/').map_or("", |index| &after[index..]),
-            None => rest,
-        }),
-        "http" | "https" => {
-            let after = rest.strip_prefix("//")?;
-            let path = &after[after.find('/')?..];
-            path.strip_prefix(PROXIED_API_PATH)
-        }
-        _ => None,
-    }
-}
-
-/// `path` below the absolute `root`, as `/`-joined plain segments; `None` when it is not below it.
-fn local_relative(path: &Path, root: &Path) -> Option<String> {
-    if !path.is_absolute() || !root.is_absolute() {
-        return None;
-    }
-    let below: PathBuf = path.strip_prefix(root).ok()?.to_path_buf();
-    let mut segments = Vec::new();
-    for component in below.components() {
-        match component {
-            Component::Normal(segment) => segments.push(segment.to_str()?),
-            Component::CurDir => {}
-            _ => return None,
-        }
-    }
-    Some(segments.join("/"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -964,35 +922,49 @@ mod tests {
         }
     }
 
-    #[test]
-    fn proxied_uris_map_below_the_served_root() {
-        assert_eq!(
-            proxied_path("mlflow-artifacts:/1/abc/artifacts"),
-            Some("/1/abc/artifacts")
+    #[tokio::test]
+    async fn local_and_proxied_uris_resolve_only_below_their_roots() {
+        let directory = tempfile::tempdir().unwrap();
+        let root = directory.path().join("mlruns");
+        let destination = directory.path().join("served");
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::create_dir_all(&destination).unwrap();
+        let mut roots = ArtifactRoots::new(
+            destination.display().to_string(),
+            Some(root.display().to_string()),
         );
-        assert_eq!(
-            proxied_path("mlflow-artifacts://host:5000/1/abc/artifacts"),
-            Some("/1/abc/artifacts")
-        );
-        assert_eq!(
-            proxied_path("http://host:5000/api/2.0/mlflow-artifacts/artifacts/1/abc/artifacts"),
-            Some("1/abc/artifacts")
-        );
-        assert_eq!(proxied_path("http://host:5000/other/1/abc"), None);
-        assert_eq!(proxied_path("s3://bucket/1/abc"), None);
-        assert_eq!(proxied_path("/data/1/abc"), None);
-    }
-
-    #[test]
-    fn local_paths_only_below_the_root() {
-        let root = Path::new("/data/mlruns");
-        assert_eq!(
-            local_relative(Path::new("/data/mlruns/1/abc/artifacts"), root).as_deref(),
-            Some("1/abc/artifacts")
-        );
-        assert_eq!(local_relative(Path::new("/data/other/1"), root), None);
-        assert_eq!(local_relative(Path::new("/data/mlruns/../etc"), root), None);
-        assert_eq!(local_relative(Path::new("relative/1"), root), None);
+        for (uri, expected) in [
+            (
+                format!("{}/1/abc/artifacts", root.display()),
+                "1/abc/artifacts",
+            ),
+            (format!("file://{}/1/a%20b", root.display()), "1/a b"),
+            (
+                "mlflow-artifacts:/1/abc/artifacts".to_owned(),
+                "1/abc/artifacts",
+            ),
+            (
+                "http://host:5000/api/2.0/mlflow-artifacts/artifacts/1/abc/artifacts".to_owned(),
+                "1/abc/artifacts",
+            ),
+        ] {
+            let Resolved::At(_, path) = roots.resolve(&uri).await.unwrap() else {
+                panic!("{uri} not resolved");
+            };
+            assert_eq!(path.as_str(), expected, "{uri}");
+        }
+        for outside in [
+            format!("{}/other/1", directory.path().display()),
+            format!("{}/../etc", root.display()),
+            "relative/1".to_owned(),
+            "http://host:5000/other/1/abc".to_owned(),
+            "mlflow-artifacts:/1/../../etc".to_owned(),
+        ] {
+            assert!(
+                matches!(roots.resolve(&outside).await.unwrap(), Resolved::Outside),
+                "{outside}"
+            );
+        }
     }
 
     #[tokio::test]
