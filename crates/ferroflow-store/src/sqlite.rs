@@ -15,6 +15,12 @@ use std::str::FromStr;
 use std::time::Duration;
 
 const SCHEMA: &str = include_str!("../schema/sqlite.sql");
+/// Stamps a new database with the schema's alembic revision.
+const STAMP: &str = "INSERT INTO alembic_version (version_num) VALUES (?)";
+/// Experiment 0, "Default", which MLflow's clients and UI expect; MLflow adds it when missing.
+const DEFAULT_EXPERIMENT: &str = "INSERT OR IGNORE INTO experiments \
+     (experiment_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time, workspace) \
+     VALUES (0, 'Default', ?, 'active', ?, ?, 'default')";
 
 /// Opens (creating if needed) the database at `path` and makes sure it holds MLflow 3.17's schema.
 pub(crate) async fn open(path: &Path, default_artifact_root: &str) -> Result<Pools, OpenError> {
@@ -75,19 +81,16 @@ async fn create_in_memory(
     default_artifact_root: &str,
 ) -> Result<(), sqlx::Error> {
     writer.execute_batch(SCHEMA).await?;
-    writer
-        .execute(
-            "INSERT INTO alembic_version (version_num) VALUES (?)",
-            vec![SCHEMA_REVISION.into()],
-        )
-        .await?;
+    writer.execute(STAMP, vec![SCHEMA_REVISION.into()]).await?;
     let now = ferroflow_core::ids::now_millis();
     writer
         .execute(
-            "INSERT INTO experiments \
-             (experiment_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time, workspace) \
-             VALUES (0, 'Default', ?, 'active', ?, ?, 'default')",
-            vec![append_to_uri(default_artifact_root, "0").into(), now.into(), now.into()],
+            DEFAULT_EXPERIMENT,
+            vec![
+                append_to_uri(default_artifact_root, "0").into(),
+                now.into(),
+                now.into(),
+            ],
         )
         .await?;
     Ok(())
@@ -111,7 +114,7 @@ async fn migrate(
             .execute(&mut *transaction)
             .await
             .map_err(migrate_error)?;
-        sqlx::query("INSERT INTO alembic_version (version_num) VALUES (?)")
+        sqlx::query(STAMP)
             .bind(SCHEMA_REVISION)
             .execute(&mut *transaction)
             .await
@@ -119,17 +122,13 @@ async fn migrate(
     }
     // MLflow's clients and UI expect experiment 0, "Default"; MLflow adds it when missing.
     let now = ferroflow_core::ids::now_millis();
-    sqlx::query(
-        "INSERT OR IGNORE INTO experiments \
-         (experiment_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time, workspace) \
-         VALUES (0, 'Default', ?, 'active', ?, ?, 'default')",
-    )
-    .bind(append_to_uri(default_artifact_root, "0"))
-    .bind(now)
-    .bind(now)
-    .execute(&mut *transaction)
-    .await
-    .map_err(migrate_error)?;
+    sqlx::query(DEFAULT_EXPERIMENT)
+        .bind(append_to_uri(default_artifact_root, "0"))
+        .bind(now)
+        .bind(now)
+        .execute(&mut *transaction)
+        .await
+        .map_err(migrate_error)?;
     transaction.commit().await.map_err(migrate_error)
 }
 
@@ -186,4 +185,40 @@ async fn inspect(connection: &mut SqliteConnection) -> Result<Existing, sqlx::Er
             .filter_map(|row| row.try_get::<String, _>(0).ok())
             .collect(),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sql::connection::query;
+
+    /// An in-memory database is made on the writer alone, with the same stamp and experiment 0 as a file.
+    #[tokio::test]
+    async fn in_memory_database_has_schema_stamp_and_default_experiment() {
+        let pools = open(Path::new(":memory:"), "mlflow-artifacts:/")
+            .await
+            .unwrap();
+        let revision = pools
+            .fetch_optional(query("SELECT version_num FROM alembic_version"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            revision.get::<String>("version_num").unwrap(),
+            SCHEMA_REVISION
+        );
+        let default = pools
+            .fetch_optional(query(
+                "SELECT name, artifact_location FROM experiments WHERE experiment_id = 0",
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(default.get::<String>("name").unwrap(), "Default");
+        assert_eq!(
+            default.get::<String>("artifact_location").unwrap(),
+            "mlflow-artifacts:/0"
+        );
+        pools.close().await;
+    }
 }
