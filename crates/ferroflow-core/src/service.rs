@@ -339,13 +339,13 @@ impl TrackingService {
         // The answer is what was just written, as a read would return it (one row per tag key, the last
         // value winning, in key order), without reading it back. A new run has no metrics, params, inputs
         // or outputs, and MLflow's create-run answer leaves `outputs` out.
-        let mut stored_tags: Vec<RunTag> = Vec::with_capacity(tags.len());
-        for tag in tags.into_iter().rev() {
-            if !stored_tags.iter().any(|stored| stored.key == tag.key) {
-                stored_tags.push(tag);
-            }
-        }
-        stored_tags.sort_by(|left, right| left.key.cmp(&right.key));
+        let stored_tags: Vec<RunTag> = tags
+            .into_iter()
+            .map(|tag| (tag.key, tag.value))
+            .collect::<std::collections::BTreeMap<_, _>>()
+            .into_iter()
+            .map(|(key, value)| RunTag { key, value })
+            .collect();
         Ok(RunResponse {
             run: Run {
                 info: RunInfo {
