@@ -4,8 +4,8 @@
 //! row across a channel: two thread switches per statement, which dominate a small write (create-run is
 //! four statements, log-metric three). SQLite takes one writer at a time anyway, so ferroflow keeps a single
 //! write connection behind an async mutex and runs each statement of a transaction in place: a request
-//! waits for the connection once, then its statements cost only SQLite's own time. Reads keep sqlx's pool
-//! of read-only connections, which run beside the writer under WAL.
+//! waits for the connection once, then its statements cost only SQLite's own time. Reads run on the
+//! read-only connections of `sqlite_readers.rs`, beside the writer under WAL.
 //!
 //! A transaction is `BEGIN IMMEDIATE` ... `COMMIT`; dropped before its commit (an error, or a client that
 //! went away mid-request), it is rolled back on the spot, so the connection never stays inside a
