@@ -5,7 +5,8 @@ Run it through `bench/run`, which builds and installs what this needs. Directly:
 
     MLFLOW_VENV=.venv FASTTRACKML_VENV=bench/.venv-fasttrackml python bench/bench.py [--servers ...]
 
-Every server gets a fresh SQLite database per scenario group. Load comes from `wrk` (C, event loop, Lua
+Every server gets a fresh SQLite database per scenario group (or, with `--backend postgres`, a fresh database
+on the machine's PostgreSQL). Load comes from `wrk` (C, event loop, Lua
 payloads), which runs beside the server on the same 2 cores; the report shows its CPU time so that a reader
 can see it was not the limit. Data sets that would take a peer many minutes to ingest through its API (10,000
 runs for search, the 100,000- and 1,000,000-point metrics) are written once through ferroflow's API and the
@@ -50,26 +51,86 @@ def call(base, path, body=None, timeout=600):
         return json.loads(text) if text.strip().startswith("{") else text
 
 
+class Databases:
+    """Where each scenario group's database lives: a SQLite file in the work dir (the default) or a database
+    on the machine's PostgreSQL (`--backend postgres`). A database is named by a label; `copy` duplicates a
+    seeded one (a file copy, or `CREATE DATABASE ... TEMPLATE`) so that every server reads the same rows."""
+
+    def __init__(self, backend, workdir):
+        self.backend = backend
+        self.workdir = workdir
+        self.admin = os.environ.get("BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+        self.prefix = f"ffbench_{os.getpid()}_"
+        self.created = []
+
+    def _psql(self, sql):
+        subprocess.run(["psql", self.admin, "-v", "ON_ERROR_STOP=1", "-q", "-c", sql], check=True,
+                       capture_output=True)
+
+    def fresh(self, label):
+        if self.backend == "postgres":
+            name = self.prefix + label.replace("-", "_")
+            self._psql(f"DROP DATABASE IF EXISTS {name}")
+            self._psql(f"CREATE DATABASE {name}")
+            self.created.append(name)
+        return label
+
+    def copy(self, source, label):
+        if self.backend == "postgres":
+            name = self.prefix + label.replace("-", "_")
+            self._psql(f"DROP DATABASE IF EXISTS {name}")
+            self._psql(f"CREATE DATABASE {name} TEMPLATE {self.prefix + source.replace('-', '_')}")
+            self.created.append(name)
+        else:
+            shutil.copy(self.path(source), self.path(label))
+        return label
+
+    def path(self, label):
+        return os.path.join(self.workdir, f"{label}.db")
+
+    def uri(self, kind, label):
+        if self.backend == "postgres":
+            name = self.prefix + label.replace("-", "_")
+            host = self.admin.split("://", 1)[1].rsplit("/", 1)[0]
+            if kind == "fasttrackml":
+                return f"postgres://{host}/{name}?sslmode=disable"
+            if kind == "mlflow":  # SQLAlchemy 2.1 reads plain postgresql:// as psycopg 3, which isn't installed
+                return f"postgresql+psycopg2://{host}/{name}"
+            return f"postgresql://{host}/{name}"
+        return f"sqlite://{self.path(label)}" if kind == "fasttrackml" else f"sqlite:///{self.path(label)}"
+
+    def drop_all(self):
+        for name in self.created:
+            try:
+                self._psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            except subprocess.CalledProcessError:
+                print(f"could not drop database {name}", flush=True)
+
+
+DATABASES = None  # set by main()
+
+
 class Server:
     """One server process on a free port, with its whole process tree's memory sampled."""
 
-    def __init__(self, kind, workdir, db_path):
+    def __init__(self, kind, workdir, db):
         self.kind = kind
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         artifacts = os.path.join(workdir, f"{kind}-artifacts")
+        uri = DATABASES.uri(kind, db)
         if kind == "ferroflow":
             binary = os.environ.get("FERROFLOW_BIN", os.path.join(ROOT, "target", "release", "ferroflow"))
-            command = [binary, "server", "--port", str(self.port), "--backend-store-uri", f"sqlite:///{db_path}",
+            command = [binary, "server", "--port", str(self.port), "--backend-store-uri", uri,
                        "--artifacts-destination", artifacts]
         elif kind == "mlflow":
             venv = os.environ.get("MLFLOW_VENV", os.path.join(ROOT, ".venv"))
             command = [os.path.join(venv, "bin", "mlflow"), "server", "--port", str(self.port),
-                       "--backend-store-uri", f"sqlite:///{db_path}", "--artifacts-destination", artifacts]
+                       "--backend-store-uri", uri, "--artifacts-destination", artifacts]
         elif kind == "fasttrackml":
             venv = os.environ.get("FASTTRACKML_VENV", os.path.join(ROOT, "bench", ".venv-fasttrackml"))
             command = [os.path.join(venv, "bin", "fml"), "server", "--listen-address", f"127.0.0.1:{self.port}",
-                       "--database-uri", f"sqlite://{db_path}", "--default-artifact-root", artifacts]
+                       "--database-uri", uri, "--default-artifact-root", artifacts]
         else:
             raise ValueError(kind)
         self.log = open(os.path.join(workdir, f"{kind}.log"), "a")
@@ -81,7 +142,7 @@ class Server:
                     break
             except Exception:
                 pass
-            if self.process.poll() is not None or time.monotonic() - started > 180:
+            if self.process.poll() is not None or time.monotonic() - started > 300:
                 raise RuntimeError(f"{kind} did not start; see {self.log.name}")
             time.sleep(0.02)
         self.startup_seconds = time.monotonic() - started
@@ -270,23 +331,43 @@ def fetch_history(server, run_id, key):
             "peak_rss_mib": round(server.peak_kib / 1024, 1)}
 
 
-def sqlite_physical_limit(workdir, rows):
-    """The log-batch rows inserted straight into SQLite: one prepared statement, 1000 rows a transaction."""
-    path = os.path.join(workdir, "physical.db")
-    shutil.copy(os.path.join(workdir, "schema-template.db"), path)
-    connection = sqlite3.connect(path)
-    connection.execute("PRAGMA journal_mode=WAL")
-    connection.execute("PRAGMA synchronous=NORMAL")
-    connection.execute("INSERT INTO runs (run_uuid, experiment_id, lifecycle_stage, status) "
-                       "VALUES ('r', 0, 'active', 'RUNNING')")
-    connection.commit()
-    started = time.monotonic()
-    for start in range(0, rows, 1000):
-        connection.executemany(
-            "INSERT INTO metrics (key, value, timestamp, run_uuid, step, is_nan) VALUES (?, ?, ?, 'r', ?, 0)",
-            [(f"m{step % 10}", step + 0.25, 1700000000000 + step, step) for step in range(start, start + 1000)])
+def physical_limit(workdir, rows):
+    """The log-batch rows inserted straight into the database, no server: on SQLite one prepared statement,
+    on PostgreSQL one multi-row INSERT, 1000 rows a transaction, into MLflow's `metrics` table as ferroflow
+    created it (the same indexes)."""
+    label = DATABASES.fresh("physical")
+    Server("ferroflow", workdir, label).stop()
+    batches = [[(f"m{step % 10}", step + 0.25, 1700000000000 + step, step) for step in range(start, start + 1000)]
+               for start in range(0, rows, 1000)]
+    run = "INSERT INTO runs (run_uuid, experiment_id, lifecycle_stage, status) VALUES ('r', 0, 'active', 'RUNNING')"
+    if DATABASES.backend == "postgres":
+        import psycopg2
+        import psycopg2.extras
+        connection = psycopg2.connect(DATABASES.uri("ferroflow", label))
+        with connection.cursor() as cursor:
+            cursor.execute(run)
         connection.commit()
-    seconds = time.monotonic() - started
+        started = time.monotonic()
+        for batch in batches:
+            with connection.cursor() as cursor:
+                psycopg2.extras.execute_values(
+                    cursor, "INSERT INTO metrics (key, value, timestamp, run_uuid, step, is_nan) VALUES %s",
+                    batch, template="(%s, %s, %s, 'r', %s, false)", page_size=1000)
+            connection.commit()
+        seconds = time.monotonic() - started
+    else:
+        connection = sqlite3.connect(DATABASES.path(label))
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")
+        connection.execute(run)
+        connection.commit()
+        started = time.monotonic()
+        for batch in batches:
+            connection.executemany(
+                "INSERT INTO metrics (key, value, timestamp, run_uuid, step, is_nan) VALUES (?, ?, ?, 'r', ?, 0)",
+                batch)
+            connection.commit()
+        seconds = time.monotonic() - started
     connection.close()
     return {"rows_per_s": round(rows / seconds), "rows": rows}
 
@@ -294,7 +375,7 @@ def sqlite_physical_limit(workdir, rows):
 # ----- scenario groups ----------------------------------------------------------------------------------------
 
 def measure_writes(kind, workdir, duration):
-    server = Server(kind, os.path.join(workdir), os.path.join(workdir, f"{kind}-writes.db"))
+    server = Server(kind, workdir, DATABASES.fresh(f"{kind}-writes"))
     result = {"startup_s": round(server.startup_seconds, 3)}
     try:
         time.sleep(2)
@@ -316,15 +397,13 @@ def measure_writes(kind, workdir, duration):
 
 def measure_reads(kind, workdir, seeded, duration):
     """Search over 10,000 runs and the long metric histories, on a copy of the seeded database."""
-    db = os.path.join(workdir, f"{kind}-reads.db")
     if kind == "fasttrackml":
-        server = Server(kind, workdir, db)
+        server = Server(kind, workdir, DATABASES.fresh(f"{kind}-reads"))
         print("    seeding fasttrackml through its API", flush=True)
         experiment_id = seed_search_data(server.base, seeded["runs"])
         histories = {key: seed_long_metric(server.base, points, key) for key, points in seeded["histories"].items()}
     else:
-        shutil.copy(seeded["db"], db)
-        server = Server(kind, workdir, db)
+        server = Server(kind, workdir, DATABASES.copy(seeded["db"], f"{kind}-reads"))
         experiment_id = seeded["experiment_id"]
         histories = seeded["history_runs"]
     result = {}
@@ -345,7 +424,7 @@ def measure_large(kind, workdir, shape):
     client threads creates runs and logs their metrics in log-batch requests of 1,000, over keep-alive
     connections; then every run of one experiment is paged through with a metric filter and order."""
     experiments, runs, metrics = shape
-    server = Server(kind, workdir, os.path.join(workdir, f"{kind}-large.db"))
+    server = Server(kind, workdir, DATABASES.fresh(f"{kind}-large"))
     result = {"shape": f"{experiments}x{runs}x{metrics}"}
     try:
         experiment_ids = [call(server.base, f"{API}/experiments/create", {"name": f"large-{index}"})["experiment_id"]
@@ -480,7 +559,7 @@ def post_otlp(base, experiment_id, body):
 
 def seed_traces(workdir, count):
     """`count` traces of 2 spans written once through ferroflow's OTLP endpoint; the file is reused."""
-    db = os.path.join(workdir, "traces-seed.db")
+    db = DATABASES.fresh("traces-seed")
     server = Server("ferroflow", workdir, db)
     try:
         print(f"  seeding {count} traces through ferroflow's OTLP endpoint", flush=True)
@@ -499,7 +578,7 @@ def measure_traces(kind, workdir, seeded, duration):
     if kind == "fasttrackml":
         raise RuntimeError("FastTrackML has no trace API")
     result = {}
-    server = Server(kind, workdir, os.path.join(workdir, f"{kind}-traces.db"))
+    server = Server(kind, workdir, DATABASES.fresh(f"{kind}-traces"))
     try:
         experiment_id = call(server.base, f"{API}/experiments/create", {"name": "otlp"})["experiment_id"]
         ingest = wrk(server, "/v1/traces", "otlp_json.lua", 4, duration, {"EXPERIMENT_ID": experiment_id})
@@ -517,16 +596,15 @@ def measure_traces(kind, workdir, seeded, duration):
                             "spans_per_s": round(count * CLIENT_SPANS_PER_TRACE / seconds)}
     finally:
         server.stop()
-    db = os.path.join(workdir, f"{kind}-trace-search.db")
-    shutil.copy(seeded["db"], db)
-    server = Server(kind, workdir, db)
+    server = Server(kind, workdir, DATABASES.copy(seeded["db"], f"{kind}-trace-search"))
     try:
         body = {"locations": [{"type": "MLFLOW_EXPERIMENT",
                                "mlflow_experiment": {"experiment_id": seeded["experiment_id"]}}],
                 "filter": "tag.group = 'g3'", "max_results": 100, "order_by": ["timestamp_ms DESC"]}
         found = len(call(server.base, "/api/3.0/mlflow/traces/search", body).get("traces", []))
-        if found != 100:
-            raise RuntimeError(f"trace search found {found} traces, not 100")
+        expected = min(100, seeded["count"] // 10)
+        if found != expected:
+            raise RuntimeError(f"trace search found {found} traces, not {expected}")
         result["search_c1"] = wrk_or_timed(server, "/api/3.0/mlflow/traces/search", "search_traces.lua", body,
                                            duration, {"EXPERIMENT_ID": seeded["experiment_id"]})
         if not result["search_c1"].get("rps"):
@@ -538,7 +616,7 @@ def measure_traces(kind, workdir, seeded, duration):
 
 def seed_reads(workdir, runs, histories):
     """Writes the read data set once through ferroflow and keeps the database file."""
-    db = os.path.join(workdir, "seed.db")
+    db = DATABASES.fresh("seed")
     server = Server("ferroflow", workdir, db)
     try:
         print(f"  seeding {runs} runs and {sorted(histories.values())} point metrics through ferroflow", flush=True)
@@ -548,13 +626,6 @@ def seed_reads(workdir, runs, histories):
         server.stop()
     return {"db": db, "experiment_id": experiment_id, "history_runs": history_runs, "runs": runs,
             "histories": histories}
-
-
-def make_schema_template(workdir):
-    """A database with MLflow's schema and nothing else, for the physical-limit scenario."""
-    path = os.path.join(workdir, "schema-template.db")
-    server = Server("ferroflow", workdir, path)
-    server.stop()
 
 
 # ----- report -------------------------------------------------------------------------------------------------
@@ -597,7 +668,9 @@ def lookup(result, path):
 
 def render(results, meta):
     servers = [kind for kind in ("ferroflow", "mlflow", "fasttrackml") if kind in results]
-    lines = [f"Measured {meta['date']} on {meta['machine']}; command: `{meta['command']}`.", ""]
+    backend = {"sqlite": "SQLite", "postgres": "PostgreSQL"}[meta.get("backend", "sqlite")]
+    lines = [f"Measured {meta['date']} on {meta['machine']}, every server on {backend}; command: "
+             f"`{meta['command']}`.", ""]
     header = "| scenario | " + " | ".join(servers) + " | " + " | ".join(
         f"ferroflow / {kind}" for kind in servers if kind != "ferroflow") + " |"
     lines += [header, "|" + " --- |" * (1 + len(servers) + len(servers) - 1)]
@@ -630,8 +703,9 @@ def render(results, meta):
     lines.append("")
     lines.append("Ratios are ferroflow's advantage: above 1x means ferroflow is faster or smaller.")
     if "physical_limit" in meta:
-        lines.append(f"SQLite physical limit for the log-batch rows (one prepared statement, 1000 rows a "
-                     f"transaction, no server): {meta['physical_limit']['rows_per_s']:,} rows/s.")
+        how = ("one multi-row INSERT" if backend == "PostgreSQL" else "one prepared statement")
+        lines.append(f"{backend} physical limit for the log-batch rows ({how}, 1000 rows a transaction, no "
+                     f"server): {meta['physical_limit']['rows_per_s']:,} rows/s.")
     if "large_shape" in meta:
         lines.append(f"Large shape: {meta['large_shape']} (experiments x runs x metrics, one point each), "
                      "scaled from FastTrackML's 50x1500x1500, which `mlflow server` could not ingest in 10 "
@@ -653,8 +727,12 @@ def main():
     parser.add_argument("--traces", type=int, default=100000, help="traces seeded for the trace search")
     parser.add_argument("--large-shape", default="5x10x1500",
                         help="experiments x runs x metrics of FastTrackML's large shape (theirs: 50x1500x1500)")
+    parser.add_argument("--backend", choices=("sqlite", "postgres"), default="sqlite",
+                        help="database of every server: a fresh SQLite file per scenario group, or a fresh "
+                             "database on the PostgreSQL of BENCH_POSTGRES (default postgresql://postgres@127.0.0.1:5432/test)")
     parser.add_argument("--out", default=os.path.join(ROOT, "bench", "results"))
     args = parser.parse_args()
+    global DATABASES
     servers = args.servers.split(",")
     workdir = tempfile.mkdtemp(prefix="ferroflow-bench-")
     small, large = (int(points) for points in args.history_points.split(","))
@@ -663,12 +741,12 @@ def main():
     meta = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "machine": f"{os.cpu_count()} cores, {round(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30)} GiB",
             "command": "bench/run " + " ".join(sys.argv[1:]), "large_shape": args.large_shape,
-            "traces": args.traces}
-    print(f"work dir {workdir}", flush=True)
+            "traces": args.traces, "backend": args.backend}
+    DATABASES = Databases(args.backend, workdir)
+    print(f"work dir {workdir}; backend {args.backend}", flush=True)
     results = {kind: {} for kind in servers}
     try:
-        make_schema_template(workdir)
-        meta["physical_limit"] = sqlite_physical_limit(workdir, 200_000)
+        meta["physical_limit"] = physical_limit(workdir, 200_000)
         seeded = seed_reads(workdir, args.runs, histories)
         seeded_traces = seed_traces(workdir, args.traces)
         for kind in servers:
@@ -694,12 +772,14 @@ def main():
                 results[kind]["large"] = {"error": str(error)}
             print(json.dumps(results[kind], indent=1), flush=True)
     finally:
+        DATABASES.drop_all()
         shutil.rmtree(workdir, ignore_errors=True)
     os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "latest.json"), "w") as out:
+    suffix = "" if args.backend == "sqlite" else f"-{args.backend}"
+    with open(os.path.join(args.out, f"latest{suffix}.json"), "w") as out:
         json.dump({"meta": meta, "results": results}, out, indent=1)
     table = render(results, meta)
-    with open(os.path.join(args.out, "latest.md"), "w") as out:
+    with open(os.path.join(args.out, f"latest{suffix}.md"), "w") as out:
         out.write(table + "\n")
     print("\n" + table)
 
