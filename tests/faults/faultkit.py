@@ -235,6 +235,17 @@ def kill_server(server: cs.Server) -> None:
     server.stop()
 
 
+def memory_status(pid: int) -> dict[str, int]:
+    """VmRSS, RssAnon and RssFile of `pid`, in bytes."""
+    found = {}
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            name = line.split(":", 1)[0]
+            if name in ("VmRSS", "RssAnon", "RssFile"):
+                found[name] = int(line.split()[1]) * 1024
+    return found
+
+
 def rss_bytes(pid: int) -> int:
     with open(f"/proc/{pid}/status") as status:
         for line in status:

@@ -72,7 +72,8 @@ pub struct ArtifactEntry {
 ///
 /// Errors carry MLflow codes: a missing artifact is RESOURCE_DOES_NOT_EXIST with `No such artifact`,
 /// reading a directory as a file is INVALID_PARAMETER_VALUE, a path that resolves outside the root is
-/// INVALID_PARAMETER_VALUE, and I/O failures are INTERNAL_ERROR with the cause kept for the log.
+/// INVALID_PARAMETER_VALUE, a full disk (local store) is RESOURCE_EXHAUSTED, and other I/O failures are
+/// INTERNAL_ERROR with the cause kept for the log.
 #[async_trait]
 pub trait ArtifactStore: Send + Sync + 'static {
     /// Writes `body` to `path`, replacing any file there and creating the parent directories. Nothing
