@@ -150,3 +150,59 @@ def _check_full_disk(servers, tmp_path, small_fs: SmallFs, monkeypatch):
                     client_error_seconds=round(client_seconds, 2),
                     client_retry_succeeded_after_seconds=round(retried_seconds, 1),
                     leftover_files=len(leftovers), recovered_uploads=3, lost=0)
+
+
+def test_full_database_disk_keeps_batches_whole_and_recovers(servers, tmp_path):
+    """The SQLite database on a 3 MiB tmpfs that fills up: log-batch requests are refused with
+    RESOURCE_EXHAUSTED "the metadata store is out of disk space", reads still work, no batch is
+    partial, and once space frees writes succeed again."""
+    small_fs = SmallFs("3m")
+    problem = small_fs.mount()
+    if problem:
+        faultkit.unavailable(problem)
+    try:
+        database = cs.Database("sqlite", small_fs.path)
+        server = cs.Server("ferroflow", tmp_path, database)
+        servers.append(server)
+        server.start()
+        api = Api(server.url)
+        run_id = api.create_run(api.create_experiment())
+        shape = faultkit.BatchShape(metrics=200, params=50, tags=50)
+        ledger = faultkit.Ledger()
+        refusals = []
+
+        def send(batch_id: str):
+            ledger.attempt(batch_id)
+            response = api.post("runs/log-batch", faultkit.batch_body(run_id, batch_id, shape))
+            if response.status_code == 200:
+                ledger.ack(batch_id)
+            else:
+                refusals.append((response.status_code, response.json()))
+
+        filler = small_fs.fill(leave_bytes=0)
+        for number in range(12):
+            send(f"full{number}")
+        assert refusals, "the full disk refused nothing: the test did not fill it"
+        for status, body in refusals:
+            assert status == 429, body
+            assert body == {"error_code": "RESOURCE_EXHAUSTED",
+                            "message": "the metadata store is out of disk space"}, body
+        # Reads still work while the disk is full.
+        assert api.get("runs/get", {"run_id": run_id}).status_code == 200
+
+        filler.unlink()
+        for number in range(3):
+            send(f"freed{number}")
+        assert all(f"freed{number}" in ledger.acknowledged for number in range(3)), refusals[-3:]
+        server.stop()  # checkpoint and close before reading the file directly
+        assert database.execute("PRAGMA integrity_check") == [("ok",)]
+        found = faultkit.census(database, [run_id])
+        verdict = faultkit.judge_batches(found, ledger.acknowledged, ledger.attempted, shape)
+        faultkit.report("full database disk (SQLite on a 3 MiB tmpfs)", refused=len(refusals),
+                        **verdict.line())
+        assert verdict.partial == [], verdict.partial[:5]
+        assert verdict.lost == [], verdict.lost[:5]
+    finally:
+        for server in servers:
+            server.stop()
+        small_fs.umount()
