@@ -15,12 +15,13 @@ at least 15 s) are cut in thirds. The median RSS of the last third must stay und
     first-third median x (1 + tolerance) + slack + SQLite cache allowance
 
 with `--tolerance` 10% and `--slack-mib` 4 MiB (allocator noise on a small heap). The SQLite cache
-allowance is the growth, between the two thirds, of what SQLite's page caches may legitimately hold:
-the write connection caches up to 64 MiB of the database (`PRAGMA cache_size = -65536`) and the 8 read
-connections up to 2 MiB each (SQLite's default), each cache never more than the database's size. While the
-database is smaller than those caches they fill as it grows, by design; once it is larger the allowance
-is zero and any growth counts. `--preload-mib` grows the database first (large log-batch requests), so
-the whole soak runs with full caches. Every request must succeed too. The verdict, the numbers and the
+allowance is what SQLite's page caches may legitimately add: the write connection caches up to 64 MiB of
+the database (`PRAGMA cache_size = -65536`), so it may grow by as much as the database grew between the
+two thirds until it holds 64 MiB; the 8 read connections cache up to 2 MiB each (SQLite's default) and
+open and fill on demand, so up to 16 MiB (never more than the database) is allowed for them at any time.
+`--preload-mib` grows the database first (large log-batch requests), so that the writer's cache is full
+and its allowance zero during the whole soak. `--mix reads` keeps the database the same size.
+Every request must succeed too. The verdict, the numbers and the
 RSS slope are printed (and written to `--out` as JSON, with every sample).
 """
 
@@ -62,6 +63,10 @@ def parse_args(argv=None):
     parser.add_argument("--slack-mib", type=float, default=4.0, help="absolute slack in MiB (4)")
     parser.add_argument("--preload-mib", type=float, default=0.0,
                         help="grow the database to this size before the soak (0: none)")
+    parser.add_argument("--mix", choices=("all", "reads", "writes"), default="all",
+                        help="all (default); reads: runs made once, then only reads and a tag "
+                             "overwritten in place, so the database stays the same size; writes: "
+                             "only create-run, log-metric, log-batch, set-tag and uploads")
     parser.add_argument("--out", help="write the samples and the verdict as JSON here")
     args = parser.parse_args(argv)
     if args.short:
@@ -90,8 +95,12 @@ class Load:
                 self.errors.append(f"{what}: {faultkit.describe(response)}")
 
 
+READ_CHOICES = (2, 3, 4, 5, 7)
+WRITE_CHOICES = (0, 1, 2, 6)
+
+
 def _client(api: Api, base_url: str, experiment_id: str, index: int, load: Load,
-            stop: threading.Event):
+            stop: threading.Event, mix: str = "all"):
     import requests
 
     rng = random.Random(index)
@@ -107,7 +116,7 @@ def _client(api: Api, base_url: str, experiment_id: str, index: int, load: Load,
         return response if response is not None and response.status_code == 200 else None
 
     while not stop.is_set():
-        if run_id is None or step % 50 == 0:
+        if run_id is None or (step % 50 == 0 and mix != "reads"):
             answer = send("create-run", lambda: api.post("runs/create", {
                 "experiment_id": experiment_id, "start_time": faultkit.now_ms()}))
             if answer is None:
@@ -118,6 +127,10 @@ def _client(api: Api, base_url: str, experiment_id: str, index: int, load: Load,
             artifact_root = info["artifact_uri"].removeprefix("mlflow-artifacts:/").lstrip("/")
         step += 1
         choice = step % 8
+        if mix == "reads":
+            choice = READ_CHOICES[step % len(READ_CHOICES)]
+        elif mix == "writes":
+            choice = WRITE_CHOICES[step % len(WRITE_CHOICES)]
         if choice == 0:
             send("log-metric", lambda: api.post("runs/log-metric", {
                 "run_id": run_id, "key": "loss", "value": rng.random(),
@@ -193,12 +206,12 @@ WRITER_CACHE = 64 * MIB
 READERS, READER_CACHE = 8, 2 * MIB
 
 
-def cache_bound(database: float) -> float:
-    """The most SQLite's page caches can hold for a database of `database` bytes: the writer's cache
-    and the read connections' caches together, each never more than the database (read connections
-    open on demand and fill as they read, so their share counts as filling until the database is
-    larger than all of them together)."""
-    return min(database, WRITER_CACHE) + min(database, READERS * READER_CACHE)
+def cache_allowance(database_first: float, database_last: float) -> float:
+    """How much SQLite's page caches may legitimately grow between two database sizes: the writer's
+    cache by as much as the database grew (up to its 64 MiB), and the read connections' caches, which
+    open on demand and fill as they read, by all they can hold (never more than the database)."""
+    writer = min(database_last, WRITER_CACHE) - min(database_first, WRITER_CACHE)
+    return max(0.0, writer) + min(database_last, READERS * READER_CACHE)
 
 
 def judge(samples: list[dict], warmup: float, tolerance: float, slack_mib: float) -> dict:
@@ -212,7 +225,7 @@ def judge(samples: list[dict], warmup: float, tolerance: float, slack_mib: float
         return statistics.median(sample[field] for sample in part)
 
     first_rss, last_rss = median(first, "rss"), median(last, "rss")
-    allowance = cache_bound(median(last, "database")) - cache_bound(median(first, "database"))
+    allowance = cache_allowance(median(first, "database"), median(last, "database"))
     limit = first_rss * (1 + tolerance) + slack_mib * MIB + allowance
     times = [sample["seconds"] for sample in measured]
     values = [sample["rss"] for sample in measured]
@@ -262,7 +275,8 @@ def main(argv=None) -> int:
                   f"{time.monotonic() - preload_began:.0f}s; rss "
                   f"{faultkit.rss_bytes(pid) / MIB:.1f} MiB", flush=True)
         threads = [threading.Thread(target=_client, daemon=True,
-                                    args=(api, server.url, experiment_id, index, load, stop))
+                                    args=(api, server.url, experiment_id, index, load, stop,
+                                          args.mix))
                    for index in range(args.clients)]
         began = time.monotonic()
         for thread in threads:
