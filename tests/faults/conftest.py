@@ -1,5 +1,5 @@
-"""Fault and load tests: ferroflow under SIGKILL, a full artifact disk, a restarted PostgreSQL, 64
-concurrent SQLite clients and a short soak. Each test prints one `[faults] ...` line with what it tried
+"""Fault and load tests: ferroflow under SIGKILL, a full artifact or database disk, a restarted
+PostgreSQL, 64 concurrent SQLite clients and a short soak. Each test prints one `[faults] ...` line with what it tried
 and what was lost (always nothing); `docs/reliability.md` explains them.
 
 The servers are started with the compat suite's helpers (`tests/compat/compat_servers.py`); these tests

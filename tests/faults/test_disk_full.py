@@ -1,4 +1,4 @@
-"""A full disk under the artifact store.
+"""A full disk under the artifact store, and under the SQLite database.
 
 ferroflow serves artifacts from a 4 MiB tmpfs (mounted by the test; needs root, as CI runs). A filler
 file takes all but 64 KiB of it, then artifacts larger than what is left are uploaded: by raw PUT (1 MiB,
