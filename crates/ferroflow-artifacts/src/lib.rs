@@ -21,6 +21,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use ferroflow_core::artifact_path::ArtifactPath;
 use ferroflow_core::{Error, Result};
+use ferroflow_proto::ErrorCode;
 use futures::stream::BoxStream;
 
 pub use destination::{open_artifact_store, ArtifactLocation, CloudSettings};
@@ -71,7 +72,8 @@ pub struct ArtifactEntry {
 ///
 /// Errors carry MLflow codes: a missing artifact is RESOURCE_DOES_NOT_EXIST with `No such artifact`,
 /// reading a directory as a file is INVALID_PARAMETER_VALUE, a path that resolves outside the root is
-/// INVALID_PARAMETER_VALUE, and I/O failures are INTERNAL_ERROR with the cause kept for the log.
+/// INVALID_PARAMETER_VALUE, a full disk (local store) is RESOURCE_EXHAUSTED, and other I/O failures are
+/// INTERNAL_ERROR with the cause kept for the log.
 #[async_trait]
 pub trait ArtifactStore: Send + Sync + 'static {
     /// Writes `body` to `path`, replacing any file there and creating the parent directories. Nothing
@@ -199,6 +201,20 @@ pub fn not_a_file(path: &ArtifactPath) -> Error {
 
 fn root_not_deletable() -> Error {
     Error::invalid_parameter("the artifact root cannot be deleted")
+}
+
+/// A write refused because the artifact store's disk (or quota) is full: RESOURCE_EXHAUSTED, the code
+/// MLflow's client knows for an exhausted resource, with a message that says what happened. The cause is
+/// kept for the server log.
+fn out_of_space(path: &ArtifactPath, cause: std::io::Error) -> Error {
+    Error {
+        code: ErrorCode::ResourceExhausted,
+        message: format!("No space left on the artifact store to write '{path}'"),
+        source: Some(Box::new(std::io::Error::new(
+            cause.kind(),
+            format!("writing artifact '{path}': {cause}"),
+        ))),
+    }
 }
 
 /// Builds an [`Error::internal`] whose log line names what failed.

@@ -11,8 +11,8 @@
 //! `.artifact.uploading.*`, hidden from listings) and are renamed into place once complete.
 
 use crate::{
-    internal_error, no_such_artifact, not_a_file, root_not_deletable, ArtifactDownload,
-    ArtifactEntry, ArtifactKind, ArtifactStore, UploadStream,
+    internal_error, no_such_artifact, not_a_file, out_of_space, root_not_deletable,
+    ArtifactDownload, ArtifactEntry, ArtifactKind, ArtifactStore, UploadStream,
 };
 use async_trait::async_trait;
 use ferroflow_core::artifact_path::ArtifactPath;
@@ -87,7 +87,9 @@ impl ArtifactStore for LocalArtifactStore {
             )));
         }
         let artifact = path.clone();
-        let directory = self
+        // Declared before the temporary file, so dropped after it: a failed upload removes its file,
+        // then the directories it created.
+        let (directory, created_directories) = self
             .blocking(move |root| prepare_parent_directory(root, &artifact))
             .await?;
         let destination = directory.join(&file_name);
@@ -108,7 +110,7 @@ impl ArtifactStore for LocalArtifactStore {
             .create_new(true)
             .open(temporary.path())
             .await
-            .map_err(|error| internal_error("creating a temporary file for", path, error))?;
+            .map_err(|error| write_error("creating a temporary file for", path, error))?;
         let mut writer = tokio::io::BufWriter::with_capacity(WRITE_BUFFER_BYTES, file);
         while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(|error| {
@@ -118,21 +120,22 @@ impl ArtifactStore for LocalArtifactStore {
             writer
                 .write_all(&chunk)
                 .await
-                .map_err(|error| internal_error("writing", path, error))?;
+                .map_err(|error| write_error("writing", path, error))?;
         }
         writer
             .flush()
             .await
-            .map_err(|error| internal_error("writing", path, error))?;
+            .map_err(|error| write_error("writing", path, error))?;
         let file = writer.into_inner();
         file.sync_data()
             .await
-            .map_err(|error| internal_error("writing", path, error))?;
+            .map_err(|error| write_error("writing", path, error))?;
         drop(file);
         tokio::fs::rename(temporary.path(), &destination)
             .await
-            .map_err(|error| internal_error("publishing", path, error))?;
+            .map_err(|error| write_error("publishing", path, error))?;
         temporary.keep();
+        created_directories.keep();
         Ok(())
     }
 
@@ -270,6 +273,59 @@ impl Drop for TemporaryFile {
     }
 }
 
+/// The directories one upload created, deepest last. Unless kept, they are removed again when dropped,
+/// deepest first and only while empty (another upload may have written into one meanwhile), so that a
+/// failed upload leaves no empty directory behind in listings.
+struct CreatedDirectories {
+    paths: Vec<PathBuf>,
+    keep: bool,
+}
+
+impl CreatedDirectories {
+    fn new() -> Self {
+        Self {
+            paths: Vec::new(),
+            keep: false,
+        }
+    }
+
+    /// The upload succeeded: the directories stay.
+    fn keep(mut self) {
+        self.keep = true;
+    }
+}
+
+impl Drop for CreatedDirectories {
+    fn drop(&mut self) {
+        if self.keep {
+            return;
+        }
+        for directory in self.paths.iter().rev() {
+            if std::fs::remove_dir(directory).is_err() {
+                break;
+            }
+        }
+    }
+}
+
+/// Whether a write failed because the file system (or the user's quota on it) is full.
+fn is_storage_full(error: &std::io::Error) -> bool {
+    matches!(
+        error.kind(),
+        ErrorKind::StorageFull | ErrorKind::QuotaExceeded
+    )
+}
+
+/// A failed write as the client should see it: a full disk is RESOURCE_EXHAUSTED with a message that says
+/// so; anything else is an internal error.
+fn write_error(action: &str, path: &ArtifactPath, error: std::io::Error) -> Error {
+    if is_storage_full(&error) {
+        out_of_space(path, error)
+    } else {
+        internal_error(action, path, error)
+    }
+}
+
 fn root_error(root: &Path, error: std::io::Error) -> Error {
     Error::internal(std::io::Error::new(
         error.kind(),
@@ -314,14 +370,19 @@ fn resolve_existing(root: &Path, path: &ArtifactPath) -> Result<Option<PathBuf>>
 }
 
 /// Creates the parent directories of `path` one at a time, refusing to pass through a symlink that
-/// leaves the root or through a file, and returns the canonical parent directory.
-fn prepare_parent_directory(root: &Path, path: &ArtifactPath) -> Result<PathBuf> {
+/// leaves the root or through a file, and returns the canonical parent directory with the directories
+/// it created (removed again if the upload fails, or here if a later one cannot be made).
+fn prepare_parent_directory(
+    root: &Path,
+    path: &ArtifactPath,
+) -> Result<(PathBuf, CreatedDirectories)> {
     let parent = path.parent().unwrap_or_default();
     let not_a_directory = || {
         Error::invalid_parameter(format!(
             "cannot write artifact '{path}': a parent path is a file"
         ))
     };
+    let mut created = CreatedDirectories::new();
     let mut current = root.to_path_buf();
     for segment in parent.segments() {
         let next = current.join(segment);
@@ -329,6 +390,7 @@ fn prepare_parent_directory(root: &Path, path: &ArtifactPath) -> Result<PathBuf>
             Ok(metadata) => metadata,
             Err(error) if error.kind() == ErrorKind::NotFound => match std::fs::create_dir(&next) {
                 Ok(()) => {
+                    created.paths.push(next.clone());
                     current = next;
                     continue;
                 }
@@ -337,7 +399,7 @@ fn prepare_parent_directory(root: &Path, path: &ArtifactPath) -> Result<PathBuf>
                     std::fs::symlink_metadata(&next)
                         .map_err(|error| internal_error("creating directories for", path, error))?
                 }
-                Err(error) => return Err(internal_error("creating directories for", path, error)),
+                Err(error) => return Err(write_error("creating directories for", path, error)),
             },
             Err(error) => return Err(internal_error("creating directories for", path, error)),
         };
@@ -360,7 +422,7 @@ fn prepare_parent_directory(root: &Path, path: &ArtifactPath) -> Result<PathBuf>
             return Err(not_a_directory());
         }
     }
-    Ok(current)
+    Ok((current, created))
 }
 
 fn list_directory(root: &Path, path: &ArtifactPath) -> Result<Option<Vec<ArtifactEntry>>> {
@@ -415,4 +477,30 @@ fn entry_metadata(root: &Path, entry: &std::fs::DirEntry) -> Option<std::fs::Met
         return None;
     }
     std::fs::metadata(target).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_disk_is_resource_exhausted_with_a_clear_message() {
+        let artifact = ArtifactPath::parse("1/run/artifacts/model.bin").unwrap();
+        for kind in [ErrorKind::StorageFull, ErrorKind::QuotaExceeded] {
+            let error = write_error("writing", &artifact, std::io::Error::from(kind));
+            assert_eq!(error.code, ErrorCode::ResourceExhausted);
+            assert_eq!(
+                error.message,
+                "No space left on the artifact store to write '1/run/artifacts/model.bin'"
+            );
+            assert!(error.source.is_some(), "the cause is kept for the log");
+        }
+        let error = write_error(
+            "writing",
+            &artifact,
+            std::io::Error::from(ErrorKind::PermissionDenied),
+        );
+        assert_eq!(error.code, ErrorCode::InternalError);
+        assert_eq!(error.message, "internal error");
+    }
 }

@@ -479,6 +479,34 @@ mod local {
     }
 
     #[tokio::test]
+    async fn failed_upload_removes_the_directories_it_created() {
+        let fixture = fixture().await;
+        fixture
+            .store
+            .put(&path("kept/a.txt"), body(&[b"a"]))
+            .await
+            .unwrap();
+        for artifact in ["new/deep/dir/x.bin", "kept/new/x.bin"] {
+            let error = fixture
+                .store
+                .put(&path(artifact), failing_body(b"half"))
+                .await
+                .unwrap_err();
+            assert_eq!(error.code, ErrorCode::BadRequest);
+        }
+        // Only what existed before the failed uploads is left: no empty directory shows in listings.
+        assert_eq!(names_in(fixture.store.root()), ["kept"]);
+        assert_eq!(names_in(&fixture.store.root().join("kept")), ["a.txt"]);
+        // A directory created by an upload that succeeded stays.
+        fixture
+            .store
+            .put(&path("new/deep/y.txt"), body(&[b"y"]))
+            .await
+            .unwrap();
+        assert_eq!(names_in(&fixture.store.root().join("new/deep")), ["y.txt"]);
+    }
+
+    #[tokio::test]
     async fn files_land_at_mlflow_layout() {
         let fixture = fixture().await;
         fixture
@@ -691,10 +719,8 @@ mod local {
             .put(&path("d/a.txt"), failing_body(b"partial"))
             .await
             .unwrap_err();
-        assert_eq!(
-            names_in(&fixture.store.root().join("d")),
-            Vec::<String>::new()
-        );
+        // Neither the temporary file nor the directory the upload created is left.
+        assert_eq!(names_in(fixture.store.root()), Vec::<String>::new());
     }
 
     #[tokio::test]
@@ -709,10 +735,8 @@ mod local {
         let upload = fixture.store.put(&target, receiver.boxed());
         let outcome = tokio::time::timeout(std::time::Duration::from_millis(300), upload).await;
         assert!(outcome.is_err(), "the upload should still be waiting");
-        assert_eq!(
-            names_in(&fixture.store.root().join("d")),
-            Vec::<String>::new()
-        );
+        // Neither the temporary file nor the directory the upload created is left.
+        assert_eq!(names_in(fixture.store.root()), Vec::<String>::new());
         drop(sender);
     }
 

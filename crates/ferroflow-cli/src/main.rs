@@ -274,6 +274,10 @@ async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .context("cannot install the metrics recorder")?;
+    ferroflow_server::spawn_metrics_upkeep(
+        metrics.clone(),
+        ferroflow_server::METRICS_UPKEEP_INTERVAL,
+    );
     let mut state = AppState::new(
         stores.clone(),
         artifacts,

@@ -60,6 +60,19 @@ impl Error {
         }
     }
 
+    /// A store is out of disk space: RESOURCE_EXHAUSTED with a message that says so (never a path or SQL);
+    /// the cause is kept for the log.
+    pub fn out_of_space(
+        message: impl Into<String>,
+        cause: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            code: ErrorCode::ResourceExhausted,
+            message: message.into(),
+            source: Some(Box::new(cause)),
+        }
+    }
+
     /// The store is unreachable for now; clients retry.
     pub fn unavailable(cause: impl std::error::Error + Send + Sync + 'static) -> Self {
         Self {

@@ -13,6 +13,7 @@ pub mod webhook_delivery;
 
 use axum::routing::get;
 use axum::Router;
+pub use observe::{spawn_metrics_upkeep, METRICS_UPKEEP_INTERVAL};
 pub use state::{AppState, ServerConfig};
 pub use webhook_delivery::WebhookSettings;
 

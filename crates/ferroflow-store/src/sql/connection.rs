@@ -501,9 +501,26 @@ impl FromColumn for i64 {
 pub(crate) fn db_error(error: sqlx::Error) -> Error {
     if is_unavailable(&error) {
         Error::unavailable(error)
+    } else if is_storage_full(&error) {
+        Error::out_of_space(METADATA_STORE_FULL, error)
     } else {
         Error::internal(error)
     }
+}
+
+/// What the client reads when the database's disk is full (the statement or transaction failed whole).
+const METADATA_STORE_FULL: &str = "the metadata store is out of disk space";
+
+/// Whether the database refused a write because its disk is full: SQLITE_FULL, PostgreSQL's
+/// `disk_full` (53100), MySQL's "disk full" (1021) and "table is full" (1114).
+fn is_storage_full(error: &sqlx::Error) -> bool {
+    let sqlx::Error::Database(database) = error else {
+        return false;
+    };
+    if let Some(mysql) = database.try_downcast_ref::<MySqlDatabaseError>() {
+        return matches!(mysql.number(), 1021 | 1114);
+    }
+    matches!(database.code().as_deref(), Some("13" | "53100"))
 }
 
 fn is_unavailable(error: &sqlx::Error) -> bool {
@@ -548,6 +565,34 @@ pub(crate) fn is_unique_violation(error: &sqlx::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ferroflow_proto::ErrorCode;
+
+    fn sqlite_failure(code: i32, message: &str) -> sqlx::Error {
+        super::super::sqlite_writer::to_sqlx(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(code),
+            Some(message.to_owned()),
+        ))
+    }
+
+    #[test]
+    fn database_failures_map_to_what_the_client_should_do() {
+        // SQLITE_FULL: the disk of the database is full.
+        let full = db_error(sqlite_failure(13, "database or disk is full"));
+        assert_eq!(full.code, ErrorCode::ResourceExhausted);
+        assert_eq!(full.message, "the metadata store is out of disk space");
+        assert!(full.source.is_some(), "the cause is kept for the log");
+        // SQLITE_BUSY: retry later.
+        let busy = db_error(sqlite_failure(5, "database is locked"));
+        assert_eq!(busy.code, ErrorCode::TemporarilyUnavailable);
+        // A unique key: a bug, not the client's to fix.
+        let unique = db_error(sqlite_failure(2067, "UNIQUE constraint failed"));
+        assert_eq!(unique.code, ErrorCode::InternalError);
+        assert_eq!(unique.message, "internal error");
+        assert_eq!(
+            db_error(sqlx::Error::PoolTimedOut).code,
+            ErrorCode::TemporarilyUnavailable
+        );
+    }
 
     #[test]
     fn static_sql_renders_for_each_dialect() {
