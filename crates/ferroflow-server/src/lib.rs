@@ -8,11 +8,13 @@ pub mod error;
 pub mod extract;
 mod observe;
 pub mod routes;
+pub mod security;
 pub mod state;
 pub mod webhook_delivery;
 
 use axum::routing::get;
 use axum::Router;
+pub use security::SecuritySettings;
 pub use state::{AppState, ServerConfig};
 pub use webhook_delivery::WebhookSettings;
 
@@ -69,11 +71,13 @@ pub fn app(state: AppState) -> Router {
     for (path, method_router) in routes::tracking::ajax_only_routes() {
         router = router.route(&format!("/ajax-api/2.0/mlflow{path}"), method_router);
     }
-    router
+    let security = state.security.clone();
+    let router = router
         .merge(routes::artifacts::router())
         .fallback(observe::not_found)
         .layer(axum::middleware::from_fn(observe::observe))
-        .with_state(state)
+        .with_state(state);
+    security::harden(router, &security)
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves; in-flight requests finish first.
