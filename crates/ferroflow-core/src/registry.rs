@@ -1924,6 +1924,45 @@ mod tests {
     }
 
     #[test]
+    fn storage_locations_as_mlflow_validates_them() {
+        let roots = vec![
+            "mlflow-artifacts:/".to_owned(),
+            "s3://bucket/root".to_owned(),
+        ];
+        let refused = [
+            "mlflow-artifacts:/x#/../../etc",
+            "file:///tmp;/../../etc",
+            "http:///#/../../etc/",
+            "s3://bucket/x?a=..%2f",
+            "s3://bucket/x?a=%252e%252e",
+            "http://169.254.169.254/latest",
+            "https://internal.example/x",
+            "mlflow-artifacts://internal:8080/x",
+            "ftp://files.internal/x",
+            "runs:/abc/model",
+        ];
+        for location in refused {
+            assert!(
+                validate_storage_location(location, "artifact_location", &roots).is_err(),
+                "{location}"
+            );
+        }
+        let long = format!("s3://bucket/{}", "x".repeat(2048));
+        assert!(validate_storage_location(&long, "artifact_location", &roots).is_err());
+        for location in [
+            "mlflow-artifacts:/team",
+            "s3://bucket/root/x",
+            "/data/mlruns",
+            "gs://b/p?x=1",
+        ] {
+            assert!(
+                validate_storage_location(location, "artifact_location", &roots).is_ok(),
+                "{location}"
+            );
+        }
+    }
+
+    #[test]
     fn host_addressed_sources() {
         let none: Vec<String> = Vec::new();
         assert_eq!(

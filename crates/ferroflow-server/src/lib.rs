@@ -7,6 +7,8 @@
 pub mod error;
 pub mod extract;
 mod observe;
+pub mod openapi;
+pub mod otlp_decode;
 pub mod routes;
 pub mod security;
 pub mod state;
@@ -36,7 +38,8 @@ pub fn app(state: AppState) -> Router {
         .route(
             "/ajax-api/3.0/mlflow/server-info",
             get(routes::meta::server_info),
-        );
+        )
+        .route(openapi::OPENAPI_PATH, get(openapi::openapi_json));
     for prefix in API_PREFIXES {
         for (path, method_router) in routes::tracking::routes() {
             router = router.route(&format!("{prefix}{path}"), method_router);
