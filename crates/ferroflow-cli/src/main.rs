@@ -100,6 +100,78 @@ struct ServerArgs {
     no_serve_artifacts: bool,
     #[command(flatten)]
     webhooks: WebhookArgs,
+    #[command(flatten)]
+    security: SecurityArgs,
+}
+
+/// The security middleware, with MLflow's flags and variables (`ferroflow_server::security`).
+#[derive(Args, Debug)]
+struct SecurityArgs {
+    /// Comma-separated Host headers to accept, against DNS rebinding; wildcards as `192.168.*`; `*` accepts
+    /// all. Default: localhost names on any port, private addresses and the bound address.
+    #[arg(long, env = "MLFLOW_SERVER_ALLOWED_HOSTS")]
+    allowed_hosts: Option<String>,
+    /// Comma-separated origins allowed to call the API from a browser (besides `http://localhost:*`,
+    /// `http://127.0.0.1:*`, `http://[::1]:*`); `*` allows all, without credentials.
+    #[arg(long, env = "MLFLOW_SERVER_CORS_ALLOWED_ORIGINS")]
+    cors_allowed_origins: Option<String>,
+    /// X-Frame-Options of every answer: SAMEORIGIN, DENY or NONE (no header).
+    #[arg(
+        long,
+        env = "MLFLOW_SERVER_X_FRAME_OPTIONS",
+        default_value = "SAMEORIGIN"
+    )]
+    x_frame_options: String,
+    /// DANGEROUS: turn off the host check, CORS protection and security headers.
+    #[arg(
+        long,
+        env = "MLFLOW_SERVER_DISABLE_SECURITY_MIDDLEWARE",
+        default_value_t = false,
+        num_args = 0..=1,
+        default_missing_value = "true",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    disable_security_middleware: bool,
+    /// Seconds a request may run before it is answered 503 (artifact transfers excepted).
+    #[arg(long, env = "FERROFLOW_REQUEST_TIMEOUT", default_value_t = 120)]
+    request_timeout: u64,
+}
+
+impl SecurityArgs {
+    fn settings(&self, bound_address: std::net::IpAddr) -> ferroflow_server::SecuritySettings {
+        use ferroflow_server::security::split_list;
+        let settings = ferroflow_server::SecuritySettings {
+            disabled: self.disable_security_middleware,
+            allowed_hosts: self
+                .allowed_hosts
+                .as_deref()
+                .map(split_list)
+                .filter(|hosts| !hosts.is_empty()),
+            cors_allowed_origins: self
+                .cors_allowed_origins
+                .as_deref()
+                .map(split_list)
+                .unwrap_or_default(),
+            x_frame_options: self.x_frame_options.clone(),
+            bound_address: Some(bound_address),
+            request_timeout: std::time::Duration::from_secs(self.request_timeout.max(1)),
+        };
+        if settings.disabled {
+            tracing::warn!("security middleware is DISABLED: the server is open to CORS attacks, DNS rebinding and clickjacking");
+        } else if settings.allowed_hosts.as_deref() == Some(&["*".to_owned()][..]) {
+            tracing::warn!("accepting ALL hosts: the server may be open to DNS rebinding attacks");
+        }
+        if settings
+            .cors_allowed_origins
+            .iter()
+            .any(|origin| origin == "*")
+        {
+            tracing::warn!(
+                "allowing ALL origins for CORS: any website can read and change this server's data"
+            );
+        }
+        settings
+    }
 }
 
 /// How registry webhooks are delivered, with MLflow's variables.
@@ -303,6 +375,7 @@ async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(address)
         .await
         .with_context(|| format!("cannot listen on {address}"))?;
+    state = state.with_security(args.security.settings(address.ip()));
     tracing::info!(
         %address,
         backend_store_uri = %redact_uri(&args.backend_store_uri),

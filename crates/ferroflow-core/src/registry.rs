@@ -1546,6 +1546,78 @@ fn rejected_host_scheme(uri: &str, trusted_roots: &[String]) -> Option<String> {
     Some(uri_parts(uri).0)
 }
 
+/// MLflow's `_validate_storage_location_uri` for a client-supplied artifact root (`field` names it in the
+/// message): no fragment or `;` parameters, no `..` in the query however often it is percent-encoded, no
+/// host-addressed scheme (`http`, `ftp`, `mlflow-artifacts://host`, …) other than the hosts of the server's
+/// own roots, no `runs:/` URI and at most MLflow's 2048 characters. ferroflow refuses `;` anywhere after the
+/// scheme, where Python's `urlparse` sees parameters only in some schemes' last segment.
+pub fn validate_storage_location(value: &str, field: &str, trusted_roots: &[String]) -> Result<()> {
+    let after_scheme = value.split_once(':').map_or(value, |(_, rest)| rest);
+    if value.contains('#') || after_scheme.contains(';') {
+        return Err(Error::invalid_parameter(format!(
+            "'{field}' URL can't include fragments or params."
+        )));
+    }
+    if let Some((_, query)) = value.split_once('?') {
+        if fully_percent_decoded(query).contains("..") {
+            return Err(Error::invalid_parameter("Invalid query string"));
+        }
+    }
+    if let Some(scheme) = rejected_host_scheme(value, trusted_roots) {
+        return Err(Error::invalid_parameter(format!(
+            "'{field}' cannot use the '{scheme}' scheme: the '{scheme}' scheme addresses a host other \
+             than the tracking server's configured artifact storage, so the server would connect to \
+             the host named in the URI. Set the MLFLOW_ALLOWED_HOST_ADDRESSED_ARTIFACT_SCHEMES \
+             environment variable on the server to allow it."
+        )));
+    }
+    if value.starts_with("runs:") {
+        return Err(Error::invalid_parameter(format!(
+            "Artifact location cannot be a runs:/ URI. Given: '{value}'"
+        )));
+    }
+    if value.chars().count() > MAX_ARTIFACT_LOCATION_LENGTH {
+        return Err(Error::invalid_parameter(format!(
+            "Invalid artifact path length. The length of the artifact path cannot be greater than \
+             {MAX_ARTIFACT_LOCATION_LENGTH} characters. To configure this limit, please set the \
+             MLFLOW_ARTIFACT_LOCATION_MAX_LENGTH environment variable."
+        )));
+    }
+    Ok(())
+}
+
+/// MLflow's `MLFLOW_ARTIFACT_LOCATION_MAX_LENGTH` default.
+const MAX_ARTIFACT_LOCATION_LENGTH: usize = 2048;
+
+/// Percent-decodes `text` until it stops changing (at most 10 rounds, as MLflow's `_decode`).
+fn fully_percent_decoded(text: &str) -> String {
+    let mut current = text.to_owned();
+    for _ in 0..10 {
+        let bytes = current.as_bytes();
+        let mut decoded = Vec::with_capacity(bytes.len());
+        let mut index = 0;
+        while index < bytes.len() {
+            let hex = |at: usize| bytes.get(at).and_then(|byte| (*byte as char).to_digit(16));
+            match (bytes[index], hex(index + 1), hex(index + 2)) {
+                (b'%', Some(high), Some(low)) => {
+                    decoded.push(u8::try_from(high * 16 + low).unwrap_or(b'%'));
+                    index += 3;
+                }
+                (byte, _, _) => {
+                    decoded.push(byte);
+                    index += 1;
+                }
+            }
+        }
+        let next = String::from_utf8_lossy(&decoded).into_owned();
+        if next == current {
+            break;
+        }
+        current = next;
+    }
+    current
+}
+
 /// MLflow's `is_local_uri` (for a non-Windows server).
 fn is_local_uri(uri: &str) -> bool {
     let (scheme, authority, _) = uri_parts(uri);
@@ -1849,6 +1921,45 @@ mod tests {
             "mlflow-artifacts:/1/other/artifacts/model",
             "mlflow-artifacts:/1/abc/artifacts"
         ));
+    }
+
+    #[test]
+    fn storage_locations_as_mlflow_validates_them() {
+        let roots = vec![
+            "mlflow-artifacts:/".to_owned(),
+            "s3://bucket/root".to_owned(),
+        ];
+        let refused = [
+            "mlflow-artifacts:/x#/../../etc",
+            "file:///tmp;/../../etc",
+            "http:///#/../../etc/",
+            "s3://bucket/x?a=..%2f",
+            "s3://bucket/x?a=%252e%252e",
+            "http://169.254.169.254/latest",
+            "https://internal.example/x",
+            "mlflow-artifacts://internal:8080/x",
+            "ftp://files.internal/x",
+            "runs:/abc/model",
+        ];
+        for location in refused {
+            assert!(
+                validate_storage_location(location, "artifact_location", &roots).is_err(),
+                "{location}"
+            );
+        }
+        let long = format!("s3://bucket/{}", "x".repeat(2048));
+        assert!(validate_storage_location(&long, "artifact_location", &roots).is_err());
+        for location in [
+            "mlflow-artifacts:/team",
+            "s3://bucket/root/x",
+            "/data/mlruns",
+            "gs://b/p?x=1",
+        ] {
+            assert!(
+                validate_storage_location(location, "artifact_location", &roots).is_ok(),
+                "{location}"
+            );
+        }
     }
 
     #[test]

@@ -117,11 +117,11 @@ impl TrackingService {
             .artifact_location
             .filter(|location| !location.is_empty());
         if let Some(location) = &artifact_location {
-            if location.starts_with("runs:") {
-                return Err(Error::invalid_parameter(format!(
-                    "Artifact location cannot be a runs:/ URI. Given: '{location}'"
-                )));
-            }
+            crate::registry::validate_storage_location(
+                location,
+                "artifact_location",
+                std::slice::from_ref(&self.default_artifact_root),
+            )?;
         }
         let mut tags = Vec::with_capacity(request.tags.len());
         for tag in request.tags {

@@ -7,13 +7,17 @@
 pub mod error;
 pub mod extract;
 mod observe;
+pub mod openapi;
+pub mod otlp_decode;
 pub mod routes;
+pub mod security;
 pub mod state;
 pub mod webhook_delivery;
 
 use axum::routing::get;
 use axum::Router;
 pub use observe::{spawn_metrics_upkeep, METRICS_UPKEEP_INTERVAL};
+pub use security::SecuritySettings;
 pub use state::{AppState, ServerConfig};
 pub use webhook_delivery::WebhookSettings;
 
@@ -35,7 +39,8 @@ pub fn app(state: AppState) -> Router {
         .route(
             "/ajax-api/3.0/mlflow/server-info",
             get(routes::meta::server_info),
-        );
+        )
+        .route(openapi::OPENAPI_PATH, get(openapi::openapi_json));
     for prefix in API_PREFIXES {
         for (path, method_router) in routes::tracking::routes() {
             router = router.route(&format!("{prefix}{path}"), method_router);
@@ -70,11 +75,13 @@ pub fn app(state: AppState) -> Router {
     for (path, method_router) in routes::tracking::ajax_only_routes() {
         router = router.route(&format!("/ajax-api/2.0/mlflow{path}"), method_router);
     }
-    router
+    let security = state.security.clone();
+    let router = router
         .merge(routes::artifacts::router())
         .fallback(observe::not_found)
         .layer(axum::middleware::from_fn(observe::observe))
-        .with_state(state)
+        .with_state(state);
+    security::harden(router, &security)
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves; in-flight requests finish first.

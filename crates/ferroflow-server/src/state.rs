@@ -1,5 +1,6 @@
 //! The state every handler shares: the stores, the services and the validated configuration.
 
+use crate::security::SecuritySettings;
 use crate::webhook_delivery::{Deliverer, UrlPolicy, WebhookSettings};
 use ferroflow_artifacts::ArtifactStore;
 use ferroflow_core::eval_datasets::EvalDatasetService;
@@ -46,6 +47,8 @@ pub struct AppState {
     pub config: Arc<ServerConfig>,
     /// Renders `/metrics`; `None` when no recorder is installed (tests).
     pub metrics: Option<PrometheusHandle>,
+    /// The host check, CORS, security headers and limits around every route (`security.rs`).
+    pub security: Arc<SecuritySettings>,
 }
 
 impl AppState {
@@ -95,6 +98,7 @@ impl AppState {
             default_root_artifacts: None,
             config: Arc::new(config),
             metrics,
+            security: Arc::new(SecuritySettings::default()),
         }
     }
 
@@ -105,6 +109,12 @@ impl AppState {
         self.registry = self.registry.with_events(Arc::new(deliverer.clone()));
         self.webhooks = webhooks;
         self.webhook_deliverer = deliverer;
+        self
+    }
+
+    /// Guards every route with these security settings (MLflow's defaults otherwise).
+    pub fn with_security(mut self, settings: SecuritySettings) -> Self {
+        self.security = Arc::new(settings);
         self
     }
 

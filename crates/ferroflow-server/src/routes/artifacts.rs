@@ -96,10 +96,21 @@ pub fn router() -> Router<AppState> {
             router = router.route(&format!("{prefix}{path}"), method_router);
         }
     }
-    router.route("/get-artifact", get(get_artifact)).route(
-        "/model-versions/get-artifact",
-        get(get_model_version_artifact),
-    )
+    for (path, method_router) in ui_routes() {
+        router = router.route(path, method_router);
+    }
+    router
+}
+
+/// The UI's download routes, at the server root.
+pub fn ui_routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
+    vec![
+        ("/get-artifact", get(get_artifact)),
+        (
+            "/model-versions/get-artifact",
+            get(get_model_version_artifact),
+        ),
+    ]
 }
 
 // ---------------------------------------------------------------------------------------------------------
