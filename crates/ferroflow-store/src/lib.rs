@@ -22,6 +22,7 @@ pub use sql::{
     DatasetImport, ExperimentImport, ImportError, LegacyDataset, LegacyExperiment, LegacyInput,
     LegacyMetric, LegacyRun, PoolSettings, RunImport, SqlStore, SCHEMA_REVISION,
 };
+pub use sql::{AuthOpenError, SqlAuthStore};
 pub use sql::{GcExperiment, GcLoggedModel, GcRun};
 pub use uri::{BackendUri, ServerUri, UriError};
 

@@ -6,6 +6,7 @@
 //! each other. Opening a database and creating its schema is per backend: `crate::sqlite`,
 //! `crate::postgres`, `crate::mysql`.
 
+mod auth;
 pub(crate) mod connection;
 mod eval_datasets;
 mod gc;
@@ -23,6 +24,7 @@ use crate::search::Dialect;
 use crate::uri::{BackendUri, ServerUri};
 use crate::OpenError;
 use connection::Pools;
+pub use auth::{AuthOpenError, SqlAuthStore};
 pub use gc::{GcExperiment, GcLoggedModel, GcRun};
 pub use legacy_import::{
     DatasetImport, ExperimentImport, ImportError, LegacyDataset, LegacyExperiment, LegacyInput,
