@@ -1,5 +1,6 @@
 //! The `ferroflow` binary: parses the command line, builds the stores and runs the server.
 
+mod auth;
 mod gc;
 mod import;
 
@@ -100,6 +101,8 @@ struct ServerArgs {
     no_serve_artifacts: bool,
     #[command(flatten)]
     webhooks: WebhookArgs,
+    #[command(flatten)]
+    auth: auth::AuthArgs,
 }
 
 /// How registry webhooks are delivered, with MLflow's variables.
@@ -288,6 +291,9 @@ async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
     }
     let (webhook_settings, webhook_key) = args.webhooks.settings()?;
     state = state.with_webhook_settings(webhook_settings, webhook_key);
+    if let Some(auth) = args.auth.open().await? {
+        state = state.with_auth(auth);
+    }
     let address: SocketAddr = format!("{}:{}", args.host, args.port)
         .parse()
         .or_else(|_| {

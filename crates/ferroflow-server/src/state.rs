@@ -46,6 +46,8 @@ pub struct AppState {
     pub config: Arc<ServerConfig>,
     /// Renders `/metrics`; `None` when no recorder is installed (tests).
     pub metrics: Option<PrometheusHandle>,
+    /// MLflow's basic-auth app (`--app-name basic-auth`); `None` serves without authentication.
+    pub auth: Option<Arc<crate::auth::Auth>>,
 }
 
 impl AppState {
@@ -95,6 +97,7 @@ impl AppState {
             default_root_artifacts: None,
             config: Arc::new(config),
             metrics,
+            auth: None,
         }
     }
 
@@ -105,6 +108,12 @@ impl AppState {
         self.registry = self.registry.with_events(Arc::new(deliverer.clone()));
         self.webhooks = webhooks;
         self.webhook_deliverer = deliverer;
+        self
+    }
+
+    /// Turns on MLflow's basic-auth app.
+    pub fn with_auth(mut self, auth: crate::auth::Auth) -> Self {
+        self.auth = Some(Arc::new(auth));
         self
     }
 
