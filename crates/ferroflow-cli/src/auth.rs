@@ -28,8 +28,9 @@ impl AuthArgs {
             return Ok(None);
         }
         let ini = match &self.auth_config_path {
-            Some(path) => std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read the auth configuration {}", path.display()))?,
+            Some(path) => std::fs::read_to_string(path).with_context(|| {
+                format!("cannot read the auth configuration {}", path.display())
+            })?,
             None => DEFAULT_AUTH_INI.to_owned(),
         };
         // Set variables win even when empty, as in MLflow.

@@ -330,7 +330,11 @@ pub struct Requirement {
 }
 
 impl Requirement {
-    pub fn new(resource_type: &'static str, resource_id: impl Into<String>, action: Action) -> Self {
+    pub fn new(
+        resource_type: &'static str,
+        resource_id: impl Into<String>,
+        action: Action,
+    ) -> Self {
         Self {
             resource_type,
             resource_id: resource_id.into(),
@@ -360,12 +364,13 @@ pub fn governing_permission(
     if grants.iter().any(Grant::is_workspace_admin) {
         return Permission::Manage;
     }
-    let keys = std::iter::once((requirement.resource_type, requirement.resource_id.as_str())).chain(
-        requirement
-            .fallbacks
-            .iter()
-            .map(|(kind, id)| (*kind, id.as_str())),
-    );
+    let keys = std::iter::once((requirement.resource_type, requirement.resource_id.as_str()))
+        .chain(
+            requirement
+                .fallbacks
+                .iter()
+                .map(|(kind, id)| (*kind, id.as_str())),
+        );
     for (resource_type, resource_id) in keys {
         if let Some(permission) = fold_grants(grants, resource_type, resource_id) {
             return permission.floored(default);
@@ -450,7 +455,9 @@ pub fn parse_auth_config(
         }
         let split = trimmed.find(['=', ':']);
         let Some(split) = split else {
-            return Err(format!("cannot read the line {trimmed:?} of the auth configuration"));
+            return Err(format!(
+                "cannot read the line {trimmed:?} of the auth configuration"
+            ));
         };
         let key = trimmed[..split].trim().to_ascii_lowercase();
         let value = trimmed[split + 1..].trim().to_owned();
@@ -579,7 +586,13 @@ pub fn verify_password(stored: &str, password: &str) -> bool {
             let [n, r, p] = numbers[..] else {
                 return false;
             };
-            if n < 2 || !n.is_power_of_two() || n > (1 << 20) || r == 0 || r > 64 || p == 0 || p > 16
+            if n < 2
+                || !n.is_power_of_two()
+                || n > (1 << 20)
+                || r == 0
+                || r > 64
+                || p == 0
+                || p > 16
             {
                 return false;
             }
@@ -697,8 +710,12 @@ pub trait AuthStore: Send + Sync {
     async fn get_user(&self, username: &str) -> Result<Option<User>>;
     async fn get_user_by_id(&self, user_id: i64) -> Result<Option<User>>;
     /// RESOURCE_ALREADY_EXISTS when the name is taken.
-    async fn create_user(&self, username: &str, password_hash: &str, is_admin: bool)
-        -> Result<User>;
+    async fn create_user(
+        &self,
+        username: &str,
+        password_hash: &str,
+        is_admin: bool,
+    ) -> Result<User>;
     async fn list_users(&self) -> Result<Vec<User>>;
     /// `false` when the user does not exist.
     async fn update_user(
@@ -777,8 +794,7 @@ pub trait AuthStore: Send + Sync {
         resource_pattern: &str,
         permission: &str,
     ) -> Result<Option<RolePermission>>;
-    async fn get_role_permission(&self, role_permission_id: i64)
-        -> Result<Option<RolePermission>>;
+    async fn get_role_permission(&self, role_permission_id: i64) -> Result<Option<RolePermission>>;
     async fn remove_role_permission(&self, role_permission_id: i64) -> Result<bool>;
     async fn update_role_permission(
         &self,
@@ -852,7 +868,10 @@ mod tests {
         );
         assert_eq!(fold_grants(&grants, "registered_model", "1"), None);
         // Sub-resource types take only `*`: a per-id row never matches.
-        assert_eq!(fold_grants(&[grant("run", "abc", "EDIT")], "run", "abc"), None);
+        assert_eq!(
+            fold_grants(&[grant("run", "abc", "EDIT")], "run", "abc"),
+            None
+        );
     }
 
     #[test]
@@ -864,10 +883,7 @@ mod tests {
             &editor,
             Permission::Read
         ));
-        let run_denied = [
-            grant("experiment", "1", "EDIT"),
-            grant("run", "*", "DENY"),
-        ];
+        let run_denied = [grant("experiment", "1", "EDIT"), grant("run", "*", "DENY")];
         assert!(!authorize(
             std::slice::from_ref(&run_update),
             &run_denied,
@@ -923,7 +939,13 @@ mod tests {
         let pbkdf2_hash = "pbkdf2:sha256:1000$O3zSBCANdPuohpxX$561cb015153c01fcd8766ffaff522aeb055a266ed4c10ab93febfbfced27efe4";
         assert!(verify_password(pbkdf2_hash, "abc"));
         assert!(!verify_password(pbkdf2_hash, "wrong"));
-        for malformed in ["", "plain", "scrypt:1:1:1$a$00", "pbkdf2:md5:10$a$00", "$argon2id$x"] {
+        for malformed in [
+            "",
+            "plain",
+            "scrypt:1:1:1$a$00",
+            "pbkdf2:md5:10$a$00",
+            "$argon2id$x",
+        ] {
             assert!(!verify_password(malformed, "abc"), "{malformed}");
         }
     }
@@ -946,7 +968,9 @@ mod tests {
         assert_eq!(default.admin_password, None);
         assert!(parse_auth_config("[mlflow]\ndatabase_uri = x\n", None, None).is_err());
         assert!(validate_bootstrap_admin(Some("admin"), None).is_err());
-        assert!(validate_bootstrap_admin(Some("admin"), Some(LEGACY_DEFAULT_ADMIN_PASSWORD)).is_err());
+        assert!(
+            validate_bootstrap_admin(Some("admin"), Some(LEGACY_DEFAULT_ADMIN_PASSWORD)).is_err()
+        );
         assert!(validate_bootstrap_admin(Some("admin"), Some("a-good-password")).is_ok());
     }
 }

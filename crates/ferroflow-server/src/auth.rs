@@ -21,9 +21,9 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use ferroflow_core::auth::{
-    authorize, governing_permission, hash_password, verify_password, Action, AuthConfig,
-    AuthStore, Grant, Permission, Requirement, User, DEFAULT_WORKSPACE,
-    LEGACY_DEFAULT_ADMIN_PASSWORD, RESOURCE_TYPES,
+    authorize, governing_permission, hash_password, verify_password, Action, AuthConfig, AuthStore,
+    Grant, Permission, Requirement, User, DEFAULT_WORKSPACE, LEGACY_DEFAULT_ADMIN_PASSWORD,
+    RESOURCE_TYPES,
 };
 use ferroflow_core::Error;
 use ferroflow_proto::ErrorCode;
@@ -128,7 +128,11 @@ impl Auth {
     }
 
     /// The user the request's Basic credentials name, or the response refusing it.
-    async fn authenticate(&self, headers: &HeaderMap, ip: Option<IpAddr>) -> Result<User, Response> {
+    async fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        ip: Option<IpAddr>,
+    ) -> Result<User, Response> {
         let Some((username, password)) = basic_credentials(headers) else {
             return Err(not_authenticated());
         };
@@ -220,7 +224,9 @@ fn forbidden() -> Response {
 
 /// Paths MLflow serves without authentication.
 pub fn is_unprotected(path: &str) -> bool {
-    if path.starts_with("/static") || path.starts_with("/favicon.ico") || path.starts_with("/health")
+    if path.starts_with("/static")
+        || path.starts_with("/favicon.ico")
+        || path.starts_with("/health")
     {
         return true;
     }
@@ -362,15 +368,43 @@ pub fn rules() -> Vec<(Method, String, Rule)> {
         vec![
             (post.clone(), "/experiments/create", CreateExperiment),
             (get.clone(), "/experiments/get", experiment),
-            (get.clone(), "/experiments/get-by-name", ExperimentByName(Read)),
-            (post.clone(), "/experiments/delete", Experiment(Param("experiment_id"), Delete)),
-            (post.clone(), "/experiments/restore", Experiment(Param("experiment_id"), Delete)),
-            (post.clone(), "/experiments/update", Experiment(Param("experiment_id"), Update)),
-            (post.clone(), "/experiments/set-experiment-tag", Experiment(Param("experiment_id"), Update)),
-            (post.clone(), "/experiments/delete-experiment-tag", Experiment(Param("experiment_id"), Update)),
+            (
+                get.clone(),
+                "/experiments/get-by-name",
+                ExperimentByName(Read),
+            ),
+            (
+                post.clone(),
+                "/experiments/delete",
+                Experiment(Param("experiment_id"), Delete),
+            ),
+            (
+                post.clone(),
+                "/experiments/restore",
+                Experiment(Param("experiment_id"), Delete),
+            ),
+            (
+                post.clone(),
+                "/experiments/update",
+                Experiment(Param("experiment_id"), Update),
+            ),
+            (
+                post.clone(),
+                "/experiments/set-experiment-tag",
+                Experiment(Param("experiment_id"), Update),
+            ),
+            (
+                post.clone(),
+                "/experiments/delete-experiment-tag",
+                Experiment(Param("experiment_id"), Update),
+            ),
             (post.clone(), "/experiments/search", Filtered),
             (get.clone(), "/experiments/search", Filtered),
-            (post.clone(), "/runs/create", CreateInExperiment(Param("experiment_id"), "run")),
+            (
+                post.clone(),
+                "/runs/create",
+                CreateInExperiment(Param("experiment_id"), "run"),
+            ),
             (get.clone(), "/runs/get", run_read),
             (post.clone(), "/runs/update", run_update),
             (post.clone(), "/runs/delete", Run(Param("run_id"), Delete)),
@@ -385,40 +419,144 @@ pub fn rules() -> Vec<(Method, String, Rule)> {
             (post.clone(), "/runs/search", SearchRuns),
             (get.clone(), "/runs/search", SearchRuns),
             (get.clone(), "/metrics/get-history", run_read),
-            (get.clone(), "/metrics/get-history-bulk-interval", Runs("run_ids", Read)),
+            (
+                get.clone(),
+                "/metrics/get-history-bulk-interval",
+                Runs("run_ids", Read),
+            ),
             // Logged models.
-            (post.clone(), "/logged-models", CreateInExperiment(Param("experiment_id"), "logged_model")),
+            (
+                post.clone(),
+                "/logged-models",
+                CreateInExperiment(Param("experiment_id"), "logged_model"),
+            ),
             (post.clone(), "/logged-models/search", Filtered),
-            (get.clone(), "/logged-models/{model_id}", LoggedModel(Path("model_id"), Read)),
-            (patch.clone(), "/logged-models/{model_id}", LoggedModel(Path("model_id"), Update)),
-            (delete.clone(), "/logged-models/{model_id}", LoggedModel(Path("model_id"), Delete)),
-            (patch.clone(), "/logged-models/{model_id}/tags", LoggedModel(Path("model_id"), Update)),
-            (delete.clone(), "/logged-models/{model_id}/tags/{tag_key}", LoggedModel(Path("model_id"), Delete)),
-            (post.clone(), "/logged-models/{model_id}/params", LoggedModel(Path("model_id"), Update)),
-            (get.clone(), "/logged-models/{model_id}/artifacts/directories", LoggedModel(Path("model_id"), Read)),
+            (
+                get.clone(),
+                "/logged-models/{model_id}",
+                LoggedModel(Path("model_id"), Read),
+            ),
+            (
+                patch.clone(),
+                "/logged-models/{model_id}",
+                LoggedModel(Path("model_id"), Update),
+            ),
+            (
+                delete.clone(),
+                "/logged-models/{model_id}",
+                LoggedModel(Path("model_id"), Delete),
+            ),
+            (
+                patch.clone(),
+                "/logged-models/{model_id}/tags",
+                LoggedModel(Path("model_id"), Update),
+            ),
+            (
+                delete.clone(),
+                "/logged-models/{model_id}/tags/{tag_key}",
+                LoggedModel(Path("model_id"), Delete),
+            ),
+            (
+                post.clone(),
+                "/logged-models/{model_id}/params",
+                LoggedModel(Path("model_id"), Update),
+            ),
+            (
+                get.clone(),
+                "/logged-models/{model_id}/artifacts/directories",
+                LoggedModel(Path("model_id"), Read),
+            ),
             // Model registry and prompts.
-            (post.clone(), "/registered-models/create", CreateRegisteredModel),
+            (
+                post.clone(),
+                "/registered-models/create",
+                CreateRegisteredModel,
+            ),
             (get.clone(), "/registered-models/get", RegisteredModel(Read)),
-            (post.clone(), "/registered-models/rename", RegisteredModel(Update)),
-            (patch.clone(), "/registered-models/update", RegisteredModel(Update)),
-            (delete.clone(), "/registered-models/delete", RegisteredModel(Delete)),
+            (
+                post.clone(),
+                "/registered-models/rename",
+                RegisteredModel(Update),
+            ),
+            (
+                patch.clone(),
+                "/registered-models/update",
+                RegisteredModel(Update),
+            ),
+            (
+                delete.clone(),
+                "/registered-models/delete",
+                RegisteredModel(Delete),
+            ),
             (get.clone(), "/registered-models/search", Filtered),
-            (post.clone(), "/registered-models/get-latest-versions", ModelVersion(Read)),
-            (get.clone(), "/registered-models/get-latest-versions", ModelVersion(Read)),
-            (post.clone(), "/registered-models/set-tag", RegisteredModel(Update)),
-            (delete.clone(), "/registered-models/delete-tag", RegisteredModel(Update)),
-            (post.clone(), "/registered-models/alias", ModelVersion(Update)),
-            (delete.clone(), "/registered-models/alias", ModelVersion(Update)),
+            (
+                post.clone(),
+                "/registered-models/get-latest-versions",
+                ModelVersion(Read),
+            ),
+            (
+                get.clone(),
+                "/registered-models/get-latest-versions",
+                ModelVersion(Read),
+            ),
+            (
+                post.clone(),
+                "/registered-models/set-tag",
+                RegisteredModel(Update),
+            ),
+            (
+                delete.clone(),
+                "/registered-models/delete-tag",
+                RegisteredModel(Update),
+            ),
+            (
+                post.clone(),
+                "/registered-models/alias",
+                ModelVersion(Update),
+            ),
+            (
+                delete.clone(),
+                "/registered-models/alias",
+                ModelVersion(Update),
+            ),
             (get.clone(), "/registered-models/alias", ModelVersion(Read)),
-            (post.clone(), "/model-versions/create", RegisteredModel(Update)),
+            (
+                post.clone(),
+                "/model-versions/create",
+                RegisteredModel(Update),
+            ),
             (get.clone(), "/model-versions/get", ModelVersion(Read)),
-            (patch.clone(), "/model-versions/update", ModelVersion(Update)),
-            (delete.clone(), "/model-versions/delete", ModelVersion(Delete)),
-            (post.clone(), "/model-versions/transition-stage", ModelVersion(Update)),
+            (
+                patch.clone(),
+                "/model-versions/update",
+                ModelVersion(Update),
+            ),
+            (
+                delete.clone(),
+                "/model-versions/delete",
+                ModelVersion(Delete),
+            ),
+            (
+                post.clone(),
+                "/model-versions/transition-stage",
+                ModelVersion(Update),
+            ),
             (get.clone(), "/model-versions/search", Filtered),
-            (get.clone(), "/model-versions/get-download-uri", ModelVersion(Read)),
-            (post.clone(), "/model-versions/set-tag", ModelVersion(Update)),
-            (delete.clone(), "/model-versions/delete-tag", ModelVersion(Delete)),
+            (
+                get.clone(),
+                "/model-versions/get-download-uri",
+                ModelVersion(Read),
+            ),
+            (
+                post.clone(),
+                "/model-versions/set-tag",
+                ModelVersion(Update),
+            ),
+            (
+                delete.clone(),
+                "/model-versions/delete-tag",
+                ModelVersion(Delete),
+            ),
             // Webhooks are admin-only in MLflow.
             (post.clone(), "/webhooks", Admin),
             (get.clone(), "/webhooks", Admin),
@@ -427,10 +565,26 @@ pub fn rules() -> Vec<(Method, String, Rule)> {
             (delete.clone(), "/webhooks/{webhook_id}", Admin),
             (post.clone(), "/webhooks/{webhook_id}/test", Admin),
             // Traces under 2.0.
-            (post.clone(), "/traces/link-to-run", Run(Param("run_id"), Update)),
-            (post.clone(), "/traces/link-prompts", Trace(Param("trace_id"), Update)),
-            (patch.clone(), "/traces/{trace_id}/tags", Trace(Path("trace_id"), Update)),
-            (delete.clone(), "/traces/{trace_id}/tags", Trace(Path("trace_id"), Update)),
+            (
+                post.clone(),
+                "/traces/link-to-run",
+                Run(Param("run_id"), Update),
+            ),
+            (
+                post.clone(),
+                "/traces/link-prompts",
+                Trace(Param("trace_id"), Update),
+            ),
+            (
+                patch.clone(),
+                "/traces/{trace_id}/tags",
+                Trace(Path("trace_id"), Update),
+            ),
+            (
+                delete.clone(),
+                "/traces/{trace_id}/tags",
+                Trace(Path("trace_id"), Update),
+            ),
             (post.clone(), "/traces/delete-traces", DeleteTraces),
             // Users (MLflow's auth routes under 2.0).
             (post.clone(), "/users/create", WorkspaceAdmin),
@@ -445,8 +599,16 @@ pub fn rules() -> Vec<(Method, String, Rule)> {
     under(
         &V2[1..],
         vec![
-            (get.clone(), "/metrics/get-history-bulk", Runs("run_id", Read)),
-            (post.clone(), "/experiments/search-datasets", Experiments("experiment_ids", Read)),
+            (
+                get.clone(),
+                "/metrics/get-history-bulk",
+                Runs("run_id", Read),
+            ),
+            (
+                post.clone(),
+                "/experiments/search-datasets",
+                Experiments("experiment_ids", Read),
+            ),
         ],
     );
     under(
@@ -455,32 +617,108 @@ pub fn rules() -> Vec<(Method, String, Rule)> {
             (post.clone(), "/traces", StartTrace),
             (get.clone(), "/traces/get", Trace(Param("trace_id"), Read)),
             (get.clone(), "/traces/batchGet", Traces("trace_ids", Read)),
-            (post.clone(), "/traces/batchGetInfos", Traces("trace_ids", Read)),
+            (
+                post.clone(),
+                "/traces/batchGetInfos",
+                Traces("trace_ids", Read),
+            ),
             (post.clone(), "/traces/search", SearchTraces),
-            (get.clone(), "/traces/{trace_id}", Trace(Path("trace_id"), Read)),
-            (post.clone(), "/traces/{trace_id}/assessments", Assessment(Update)),
-            (get.clone(), "/traces/{trace_id}/assessments/{assessment_id}", Assessment(Read)),
-            (patch.clone(), "/traces/{trace_id}/assessments/{assessment_id}", Assessment(Update)),
-            (delete.clone(), "/traces/{trace_id}/assessments/{assessment_id}", Assessment(Delete)),
-            (patch.clone(), "/traces/{trace_id}/tags", Trace(Path("trace_id"), Update)),
-            (delete.clone(), "/traces/{trace_id}/tags", Trace(Path("trace_id"), Update)),
+            (
+                get.clone(),
+                "/traces/{trace_id}",
+                Trace(Path("trace_id"), Read),
+            ),
+            (
+                post.clone(),
+                "/traces/{trace_id}/assessments",
+                Assessment(Update),
+            ),
+            (
+                get.clone(),
+                "/traces/{trace_id}/assessments/{assessment_id}",
+                Assessment(Read),
+            ),
+            (
+                patch.clone(),
+                "/traces/{trace_id}/assessments/{assessment_id}",
+                Assessment(Update),
+            ),
+            (
+                delete.clone(),
+                "/traces/{trace_id}/assessments/{assessment_id}",
+                Assessment(Delete),
+            ),
+            (
+                patch.clone(),
+                "/traces/{trace_id}/tags",
+                Trace(Path("trace_id"), Update),
+            ),
+            (
+                delete.clone(),
+                "/traces/{trace_id}/tags",
+                Trace(Path("trace_id"), Update),
+            ),
             (post.clone(), "/traces/delete-traces", DeleteTraces),
             // Evaluation datasets.
-            (post.clone(), "/datasets/create", Experiments("experiment_ids", Update)),
-            (post.clone(), "/datasets/search", Experiments("experiment_ids", Read)),
-            (get.clone(), "/datasets/search", Experiments("experiment_ids", Read)),
+            (
+                post.clone(),
+                "/datasets/create",
+                Experiments("experiment_ids", Update),
+            ),
+            (
+                post.clone(),
+                "/datasets/search",
+                Experiments("experiment_ids", Read),
+            ),
+            (
+                get.clone(),
+                "/datasets/search",
+                Experiments("experiment_ids", Read),
+            ),
             (get.clone(), "/datasets/{dataset_id}", Dataset(Read)),
             (delete.clone(), "/datasets/{dataset_id}", Dataset(Delete)),
-            (patch.clone(), "/datasets/{dataset_id}/tags", Dataset(Update)),
-            (delete.clone(), "/datasets/{dataset_id}/tags/{key}", Dataset(Update)),
-            (post.clone(), "/datasets/{dataset_id}/records", Dataset(Update)),
+            (
+                patch.clone(),
+                "/datasets/{dataset_id}/tags",
+                Dataset(Update),
+            ),
+            (
+                delete.clone(),
+                "/datasets/{dataset_id}/tags/{key}",
+                Dataset(Update),
+            ),
+            (
+                post.clone(),
+                "/datasets/{dataset_id}/records",
+                Dataset(Update),
+            ),
             (get.clone(), "/datasets/{dataset_id}/records", Dataset(Read)),
-            (delete.clone(), "/datasets/{dataset_id}/records", Dataset(Update)),
-            (get.clone(), "/datasets/{dataset_id}/experiment-ids", Dataset(Read)),
-            (post.clone(), "/datasets/{dataset_id}/add-experiments", DatasetExperiments),
-            (post.clone(), "/datasets/{dataset_id}/remove-experiments", DatasetExperiments),
+            (
+                delete.clone(),
+                "/datasets/{dataset_id}/records",
+                Dataset(Update),
+            ),
+            (
+                get.clone(),
+                "/datasets/{dataset_id}/experiment-ids",
+                Dataset(Read),
+            ),
+            (
+                post.clone(),
+                "/datasets/{dataset_id}/add-experiments",
+                DatasetExperiments,
+            ),
+            (
+                post.clone(),
+                "/datasets/{dataset_id}/remove-experiments",
+                DatasetExperiments,
+            ),
             // Registered scorers.
-            (post.clone(), "/scorers/register", Experiment(Param("experiment_id"), Update)),
+            (
+                post.clone(),
+                "/scorers/register",
+                Experiment(Param("experiment_id"), Update),
+            ),
             (get.clone(), "/scorers/list", ListScorers),
             (get.clone(), "/scorers/versions", Scorer(Read)),
             (get.clone(), "/scorers/get", Scorer(Read)),
@@ -510,14 +748,46 @@ pub fn rules() -> Vec<(Method, String, Rule)> {
     under(
         &ARTIFACTS,
         vec![
-            (get.clone(), "/mlflow-artifacts/artifacts", ArtifactPath(Read)),
-            (get.clone(), "/mlflow-artifacts/artifacts/{*artifact_path}", ArtifactPath(Read)),
-            (put.clone(), "/mlflow-artifacts/artifacts/{*artifact_path}", ArtifactPath(Update)),
-            (delete.clone(), "/mlflow-artifacts/artifacts/{*artifact_path}", ArtifactPath(Manage)),
-            (post.clone(), "/mlflow-artifacts/mpu/create/{*artifact_path}", ArtifactPath(Update)),
-            (post.clone(), "/mlflow-artifacts/mpu/complete/{*artifact_path}", ArtifactPath(Update)),
-            (post.clone(), "/mlflow-artifacts/mpu/abort/{*artifact_path}", ArtifactPath(Update)),
-            (get.clone(), "/mlflow-artifacts/presigned/{*artifact_path}", ArtifactPath(Read)),
+            (
+                get.clone(),
+                "/mlflow-artifacts/artifacts",
+                ArtifactPath(Read),
+            ),
+            (
+                get.clone(),
+                "/mlflow-artifacts/artifacts/{*artifact_path}",
+                ArtifactPath(Read),
+            ),
+            (
+                put.clone(),
+                "/mlflow-artifacts/artifacts/{*artifact_path}",
+                ArtifactPath(Update),
+            ),
+            (
+                delete.clone(),
+                "/mlflow-artifacts/artifacts/{*artifact_path}",
+                ArtifactPath(Manage),
+            ),
+            (
+                post.clone(),
+                "/mlflow-artifacts/mpu/create/{*artifact_path}",
+                ArtifactPath(Update),
+            ),
+            (
+                post.clone(),
+                "/mlflow-artifacts/mpu/complete/{*artifact_path}",
+                ArtifactPath(Update),
+            ),
+            (
+                post.clone(),
+                "/mlflow-artifacts/mpu/abort/{*artifact_path}",
+                ArtifactPath(Update),
+            ),
+            (
+                get.clone(),
+                "/mlflow-artifacts/presigned/{*artifact_path}",
+                ArtifactPath(Read),
+            ),
             (get.clone(), "/mlflow/artifacts/list", run_read),
         ],
     );
@@ -525,7 +795,11 @@ pub fn rules() -> Vec<(Method, String, Rule)> {
         &[""],
         vec![
             (get.clone(), "/get-artifact", run_read),
-            (get.clone(), "/model-versions/get-artifact", ModelVersion(Read)),
+            (
+                get.clone(),
+                "/model-versions/get-artifact",
+                ModelVersion(Read),
+            ),
             (post.clone(), "/v1/traces", Otlp),
             (get.clone(), "/version", Authenticated),
             (get.clone(), "/metrics", Authenticated),
@@ -763,9 +1037,7 @@ async fn read_params(request: Request, read_body: bool) -> Result<(Request, Para
     let query: Vec<(String, String)> = parts
         .uri
         .query()
-        .map(|query| {
-            url_decoded_pairs(query)
-        })
+        .map(|query| url_decoded_pairs(query))
         .unwrap_or_default();
     let path: HashMap<String, String> = {
         use axum::extract::FromRequestParts;
@@ -906,11 +1178,18 @@ async fn trace_experiment(state: &AppState, trace_id: &str) -> Result<Option<Str
     }
 }
 
-async fn logged_model_experiment(state: &AppState, model_id: &str) -> Result<Option<String>, Error> {
+async fn logged_model_experiment(
+    state: &AppState,
+    model_id: &str,
+) -> Result<Option<String>, Error> {
     let request = ferroflow_proto::logged_models::GetLoggedModel {
         allow_deleted: Some("true".to_owned()),
     };
-    match state.logged_models.get_logged_model(model_id, request).await {
+    match state
+        .logged_models
+        .get_logged_model(model_id, request)
+        .await
+    {
         Ok(response) => Ok(serde_json::to_value(response).ok().and_then(|value| {
             value
                 .pointer("/model/info/experiment_id")
@@ -982,9 +1261,7 @@ fn artifact_path_target(path: &str) -> Result<Option<(String, Option<&'static st
     let tier = match segments.get(1) {
         Some(&"models") => Some("logged_model"),
         Some(&"traces") => Some("trace"),
-        Some(segment)
-            if segment.len() == 32 && segment.bytes().all(|b| b.is_ascii_hexdigit()) =>
-        {
+        Some(segment) if segment.len() == 32 && segment.bytes().all(|b| b.is_ascii_hexdigit()) => {
             Some("run")
         }
         _ => None,
@@ -1159,7 +1436,10 @@ async fn check(
             for trace_id in params.list(name) {
                 match trace_experiment(state, &trace_id).await? {
                     Some(experiment_id) => {
-                        if !decider.in_experiment(&experiment_id, "trace", action).await? {
+                        if !decider
+                            .in_experiment(&experiment_id, "trace", action)
+                            .await?
+                        {
                             return Ok(false);
                         }
                     }
@@ -1178,7 +1458,10 @@ async fn check(
                 }));
             }
             for experiment_id in experiment_ids {
-                if !decider.in_experiment(&experiment_id, "trace", Action::Read).await? {
+                if !decider
+                    .in_experiment(&experiment_id, "trace", Action::Read)
+                    .await?
+                {
                     return Ok(false);
                 }
             }
@@ -1204,7 +1487,11 @@ async fn check(
         Rule::RegisteredModel(action) => {
             let name = params.required("name")?;
             match registry_type(state, &name).await? {
-                Some(kind) => decider.allows(&[Requirement::new(kind, name, action)]).await,
+                Some(kind) => {
+                    decider
+                        .allows(&[Requirement::new(kind, name, action)])
+                        .await
+                }
                 None => Ok(true), // the handler answers RESOURCE_DOES_NOT_EXIST
             }
         }
@@ -1282,7 +1569,8 @@ async fn check(
             decider
                 .allows(&[
                     Requirement::new("experiment", experiment_id.clone(), Action::Read),
-                    Requirement::new("scorer", pattern, action).or_else("experiment", experiment_id),
+                    Requirement::new("scorer", pattern, action)
+                        .or_else("experiment", experiment_id),
                 ])
                 .await
         }
@@ -1392,7 +1680,9 @@ async fn after_request(
             let new = request_body.get("new_name").and_then(value_to_string);
             if let (Some(old), Some(new)) = (old, new) {
                 for kind in ["registered_model", "prompt"] {
-                    auth.store.rename_grants_for_resource(kind, &old, &new).await?;
+                    auth.store
+                        .rename_grants_for_resource(kind, &old, &new)
+                        .await?;
                 }
             }
             Ok(false)
@@ -1422,7 +1712,10 @@ async fn filter_answer(
         let own = Requirement::new(kind, id, Action::Read);
         match tier {
             Some(tier) => authorize(
-                &[own, Requirement::new(tier, "*", Action::Read).or_else(kind, id)],
+                &[
+                    own,
+                    Requirement::new(tier, "*", Action::Read).or_else(kind, id),
+                ],
                 &grants,
                 default,
             ),
@@ -1446,7 +1739,11 @@ async fn filter_answer(
         can_read("experiment", &text(item, "/experiment_id"), None)
     });
     retain("runs", &|item| {
-        can_read("experiment", &text(item, "/info/experiment_id"), Some("run"))
+        can_read(
+            "experiment",
+            &text(item, "/info/experiment_id"),
+            Some("run"),
+        )
     });
     retain("models", &|item| {
         can_read(

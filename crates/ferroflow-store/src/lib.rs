@@ -18,11 +18,11 @@ mod uri;
 
 pub use schema::{check_schema, upgrade_schema, SchemaState, UpgradeOutcome};
 pub use search::Dialect;
+pub use sql::{AuthOpenError, SqlAuthStore};
 pub use sql::{
     DatasetImport, ExperimentImport, ImportError, LegacyDataset, LegacyExperiment, LegacyInput,
     LegacyMetric, LegacyRun, PoolSettings, RunImport, SqlStore, SCHEMA_REVISION,
 };
-pub use sql::{AuthOpenError, SqlAuthStore};
 pub use sql::{GcExperiment, GcLoggedModel, GcRun};
 pub use uri::{BackendUri, ServerUri, UriError};
 

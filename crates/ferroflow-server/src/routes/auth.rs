@@ -13,9 +13,9 @@ use axum::routing::{delete, get, patch, post, MethodRouter};
 use axum::{Extension, Json};
 use ferroflow_core::auth::{
     bad_request, hash_password, parse_permission, reject_synthetic_role_name, role_not_found,
-    role_permission_not_found, user_not_found, validate_password, validate_permission_for_resource_type,
-    validate_resource_pattern, validate_resource_type, validate_username, verify_password, Role,
-    User, UserJson, DEFAULT_WORKSPACE, RESOURCE_TYPES,
+    role_permission_not_found, user_not_found, validate_password,
+    validate_permission_for_resource_type, validate_resource_pattern, validate_resource_type,
+    validate_username, verify_password, Role, User, UserJson, DEFAULT_WORKSPACE, RESOURCE_TYPES,
 };
 use ferroflow_core::Error;
 use serde_json::{json, Value};
@@ -76,9 +76,7 @@ impl AuthParams {
         let query = parts
             .uri
             .query()
-            .map(|query| {
-                url_pairs(query)
-            })
+            .map(|query| url_pairs(query))
             .unwrap_or_default();
         let is_json = parts
             .headers
@@ -284,7 +282,9 @@ async fn update_user_password(
             .await
             .unwrap_or(false);
         if !matches {
-            return Err(ApiError::invalid_parameter("Current password does not match."));
+            return Err(ApiError::invalid_parameter(
+                "Current password does not match.",
+            ));
         }
         if password == current {
             return Err(ApiError::invalid_parameter(
@@ -302,7 +302,10 @@ async fn update_user_password(
     Ok(empty())
 }
 
-async fn update_user_admin(State(state): State<AppState>, request: Request) -> ApiResult<Json<Value>> {
+async fn update_user_admin(
+    State(state): State<AppState>,
+    request: Request,
+) -> ApiResult<Json<Value>> {
     let auth = auth_of(&state)?;
     let params = AuthParams::read(request).await?;
     let username = params.string("username")?;
@@ -312,7 +315,11 @@ async fn update_user_admin(State(state): State<AppState>, request: Request) -> A
         Value::Number(number) => number.as_i64().unwrap_or(0) != 0,
         _ => false,
     };
-    if !auth.store.update_user(&username, None, Some(is_admin)).await? {
+    if !auth
+        .store
+        .update_user(&username, None, Some(is_admin))
+        .await?
+    {
         return Err(ApiError(user_not_found(&username)));
     }
     Ok(empty())
@@ -361,15 +368,22 @@ async fn list_current_user_permissions(
 ) -> ApiResult<Json<Value>> {
     let auth = auth_of(&state)?;
     let rows = permission_rows(&auth, &user).await?;
-    Ok(Json(json!({ "is_admin": user.is_admin, "permissions": rows })))
+    Ok(Json(
+        json!({ "is_admin": user.is_admin, "permissions": rows }),
+    ))
 }
 
-async fn list_user_permissions(State(state): State<AppState>, request: Request) -> ApiResult<Json<Value>> {
+async fn list_user_permissions(
+    State(state): State<AppState>,
+    request: Request,
+) -> ApiResult<Json<Value>> {
     let auth = auth_of(&state)?;
     let params = AuthParams::read(request).await?;
     let user = find_user(&auth, &params.string("username")?).await?;
     let rows = permission_rows(&auth, &user).await?;
-    Ok(Json(json!({ "is_admin": user.is_admin, "permissions": rows })))
+    Ok(Json(
+        json!({ "is_admin": user.is_admin, "permissions": rows }),
+    ))
 }
 
 fn reject_workspace_type(resource_type: &str) -> Result<(), Error> {
@@ -382,7 +396,10 @@ fn reject_workspace_type(resource_type: &str) -> Result<(), Error> {
     Ok(())
 }
 
-async fn grant_user_permission(State(state): State<AppState>, request: Request) -> ApiResult<Json<Value>> {
+async fn grant_user_permission(
+    State(state): State<AppState>,
+    request: Request,
+) -> ApiResult<Json<Value>> {
     let auth = auth_of(&state)?;
     let params = AuthParams::read(request).await?;
     let username = params.string("username")?;
@@ -413,7 +430,10 @@ async fn grant_user_permission(State(state): State<AppState>, request: Request) 
     Ok(empty())
 }
 
-async fn revoke_user_permission(State(state): State<AppState>, request: Request) -> ApiResult<Json<Value>> {
+async fn revoke_user_permission(
+    State(state): State<AppState>,
+    request: Request,
+) -> ApiResult<Json<Value>> {
     let auth = auth_of(&state)?;
     let params = AuthParams::read(request).await?;
     let username = params.string("username")?;
@@ -435,7 +455,10 @@ async fn revoke_user_permission(State(state): State<AppState>, request: Request)
     Ok(empty())
 }
 
-async fn get_user_permission(State(state): State<AppState>, request: Request) -> ApiResult<Json<Value>> {
+async fn get_user_permission(
+    State(state): State<AppState>,
+    request: Request,
+) -> ApiResult<Json<Value>> {
     let auth = auth_of(&state)?;
     let params = AuthParams::read(request).await?;
     let username = params.string("username")?;
@@ -456,12 +479,17 @@ async fn get_user_permission(State(state): State<AppState>, request: Request) ->
     })))
 }
 
-async fn list_user_roles(State(state): State<AppState>, request: Request) -> ApiResult<Json<Value>> {
+async fn list_user_roles(
+    State(state): State<AppState>,
+    request: Request,
+) -> ApiResult<Json<Value>> {
     let auth = auth_of(&state)?;
     let params = AuthParams::read(request).await?;
     let user = find_user(&auth, &params.string("username")?).await?;
     let roles = auth.store.list_user_roles(user.id).await?;
-    Ok(Json(json!({ "roles": roles.iter().map(role_json).collect::<Vec<_>>() })))
+    Ok(Json(
+        json!({ "roles": roles.iter().map(role_json).collect::<Vec<_>>() }),
+    ))
 }
 
 fn non_empty_string(value: Option<Value>, message: &str) -> Result<Option<String>, Error> {
@@ -477,8 +505,11 @@ async fn create_role(State(state): State<AppState>, request: Request) -> ApiResu
     let params = AuthParams::read(request).await?;
     let name = non_empty_string(Some(params.value("name")?), "Role name cannot be empty.")?
         .ok_or_else(|| ApiError::invalid_parameter("Role name cannot be empty."))?;
-    let workspace = non_empty_string(Some(params.value("workspace")?), "Workspace cannot be empty.")?
-        .ok_or_else(|| ApiError::invalid_parameter("Workspace cannot be empty."))?;
+    let workspace = non_empty_string(
+        Some(params.value("workspace")?),
+        "Workspace cannot be empty.",
+    )?
+    .ok_or_else(|| ApiError::invalid_parameter("Workspace cannot be empty."))?;
     let description = match params.body.get("description") {
         None | Some(Value::Null) => None,
         Some(Value::String(text)) => Some(text.clone()),
@@ -512,7 +543,10 @@ async fn list_roles(State(state): State<AppState>, request: Request) -> ApiResul
     let auth = auth_of(&state)?;
     let params = AuthParams::read(request).await?;
     let workspaces = params.query_list("workspace");
-    if workspaces.iter().any(|workspace| workspace.trim().is_empty()) {
+    if workspaces
+        .iter()
+        .any(|workspace| workspace.trim().is_empty())
+    {
         return Err(ApiError::invalid_parameter(
             "Parameter 'workspace' must be a non-empty string when provided.",
         ));
@@ -522,14 +556,20 @@ async fn list_roles(State(state): State<AppState>, request: Request) -> ApiResul
     } else {
         auth.store.list_roles(Some(&workspaces)).await?
     };
-    Ok(Json(json!({ "roles": roles.iter().map(role_json).collect::<Vec<_>>() })))
+    Ok(Json(
+        json!({ "roles": roles.iter().map(role_json).collect::<Vec<_>>() }),
+    ))
 }
 
 async fn update_role(State(state): State<AppState>, request: Request) -> ApiResult<Json<Value>> {
     let auth = auth_of(&state)?;
     let params = AuthParams::read(request).await?;
     let role_id = params.int("role_id")?;
-    let name = params.body.get("name").cloned().filter(|value| !value.is_null());
+    let name = params
+        .body
+        .get("name")
+        .cloned()
+        .filter(|value| !value.is_null());
     let description = params
         .body
         .get("description")
@@ -544,7 +584,11 @@ async fn update_role(State(state): State<AppState>, request: Request) -> ApiResu
     let description = match description {
         None => None,
         Some(Value::String(text)) => Some(text),
-        Some(_) => return Err(ApiError::invalid_parameter("Role description must be a string.")),
+        Some(_) => {
+            return Err(ApiError::invalid_parameter(
+                "Role description must be a string.",
+            ))
+        }
     };
     if let Some(name) = &name {
         reject_synthetic_role_name(name)?;
@@ -567,7 +611,10 @@ async fn delete_role(State(state): State<AppState>, request: Request) -> ApiResu
     Ok(empty())
 }
 
-async fn add_role_permission(State(state): State<AppState>, request: Request) -> ApiResult<Json<Value>> {
+async fn add_role_permission(
+    State(state): State<AppState>,
+    request: Request,
+) -> ApiResult<Json<Value>> {
     let auth = auth_of(&state)?;
     let params = AuthParams::read(request).await?;
     let role_id = params.int("role_id")?;
@@ -584,7 +631,10 @@ async fn add_role_permission(State(state): State<AppState>, request: Request) ->
     Ok(Json(json!({ "role_permission": added })))
 }
 
-async fn remove_role_permission(State(state): State<AppState>, request: Request) -> ApiResult<Json<Value>> {
+async fn remove_role_permission(
+    State(state): State<AppState>,
+    request: Request,
+) -> ApiResult<Json<Value>> {
     let auth = auth_of(&state)?;
     let params = AuthParams::read(request).await?;
     let id = params.int("role_permission_id")?;
@@ -594,7 +644,10 @@ async fn remove_role_permission(State(state): State<AppState>, request: Request)
     Ok(empty())
 }
 
-async fn list_role_permissions(State(state): State<AppState>, request: Request) -> ApiResult<Json<Value>> {
+async fn list_role_permissions(
+    State(state): State<AppState>,
+    request: Request,
+) -> ApiResult<Json<Value>> {
     let auth = auth_of(&state)?;
     let params = AuthParams::read(request).await?;
     let role_id = params.int("role_id")?;
@@ -606,7 +659,10 @@ async fn list_role_permissions(State(state): State<AppState>, request: Request) 
     Ok(Json(json!({ "role_permissions": role.permissions })))
 }
 
-async fn update_role_permission(State(state): State<AppState>, request: Request) -> ApiResult<Json<Value>> {
+async fn update_role_permission(
+    State(state): State<AppState>,
+    request: Request,
+) -> ApiResult<Json<Value>> {
     let auth = auth_of(&state)?;
     let params = AuthParams::read(request).await?;
     let id = params.int("role_permission_id")?;
@@ -651,7 +707,10 @@ async fn unassign_role(State(state): State<AppState>, request: Request) -> ApiRe
     Ok(empty())
 }
 
-async fn list_role_users(State(state): State<AppState>, request: Request) -> ApiResult<Json<Value>> {
+async fn list_role_users(
+    State(state): State<AppState>,
+    request: Request,
+) -> ApiResult<Json<Value>> {
     let auth = auth_of(&state)?;
     let params = AuthParams::read(request).await?;
     let role_id = params.int("role_id")?;

@@ -50,7 +50,10 @@ pub enum AuthOpenError {
         "the auth database {database} is on {kind}; ferroflow serves the basic-auth database on SQLite \
          only (set database_uri = sqlite:///... in the auth configuration)"
     )]
-    UnsupportedBackend { database: String, kind: &'static str },
+    UnsupportedBackend {
+        database: String,
+        kind: &'static str,
+    },
     #[error(
         "the auth database {database} is at revision '{found}', but ferroflow serves MLflow 3.17's \
          (revision '{AUTH_SCHEMA_REVISION}'); upgrade it with mlflow 3.17.2 first. The database was left \
@@ -130,7 +133,11 @@ impl SqlAuthStore {
             transaction.commit().map_err(connect_error)?;
         } else if tables.iter().any(|table| table == "alembic_version_auth") {
             let revisions = writer
-                .fetch("SELECT version_num FROM alembic_version_auth", Vec::new(), None)
+                .fetch(
+                    "SELECT version_num FROM alembic_version_auth",
+                    Vec::new(),
+                    None,
+                )
                 .await
                 .map_err(connect_error)?;
             let found: Vec<String> = revisions
@@ -226,7 +233,11 @@ fn inserted_id(done: &super::connection::Done) -> Result<i64> {
 }
 
 /// The user's hidden role in `workspace`, created and assigned when missing.
-async fn synthetic_role(transaction: &mut Transaction, user_id: i64, workspace: &str) -> Result<i64> {
+async fn synthetic_role(
+    transaction: &mut Transaction,
+    user_id: i64,
+    workspace: &str,
+) -> Result<i64> {
     let name = synthetic_role_name(user_id);
     let existing = transaction
         .fetch_optional(
@@ -318,7 +329,10 @@ impl AuthStore for SqlAuthStore {
         let row = self
             .pools
             .fetch_optional(
-                query(format!("SELECT {USER_COLUMNS} FROM users WHERE username = ?")).bind(username),
+                query(format!(
+                    "SELECT {USER_COLUMNS} FROM users WHERE username = ?"
+                ))
+                .bind(username),
             )
             .await
             .map_err(db_error)?;
@@ -328,13 +342,20 @@ impl AuthStore for SqlAuthStore {
     async fn get_user_by_id(&self, user_id: i64) -> Result<Option<User>> {
         let row = self
             .pools
-            .fetch_optional(query(format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?")).bind(user_id))
+            .fetch_optional(
+                query(format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?")).bind(user_id),
+            )
             .await
             .map_err(db_error)?;
         row.as_ref().map(user_from_row).transpose()
     }
 
-    async fn create_user(&self, username: &str, password_hash: &str, is_admin: bool) -> Result<User> {
+    async fn create_user(
+        &self,
+        username: &str,
+        password_hash: &str,
+        is_admin: bool,
+    ) -> Result<User> {
         let result = self
             .pools
             .execute(
@@ -361,7 +382,9 @@ impl AuthStore for SqlAuthStore {
     async fn list_users(&self) -> Result<Vec<User>> {
         let rows = self
             .pools
-            .fetch_all(query(format!("SELECT {USER_COLUMNS} FROM users ORDER BY id")))
+            .fetch_all(query(format!(
+                "SELECT {USER_COLUMNS} FROM users ORDER BY id"
+            )))
             .await
             .map_err(db_error)?;
         rows.iter().map(user_from_row).collect()
@@ -416,7 +439,9 @@ impl AuthStore for SqlAuthStore {
         };
         let user_id: i64 = row.get("id")?;
         let hidden_roles = transaction
-            .fetch_all(query("SELECT id FROM roles WHERE name = ?").bind(synthetic_role_name(user_id)))
+            .fetch_all(
+                query("SELECT id FROM roles WHERE name = ?").bind(synthetic_role_name(user_id)),
+            )
             .await
             .map_err(db_error)?;
         for role in &hidden_roles {
@@ -563,7 +588,11 @@ impl AuthStore for SqlAuthStore {
         Ok(done.rows_affected > 0)
     }
 
-    async fn delete_grants_for_resource(&self, resource_type: &str, resource_pattern: &str) -> Result<()> {
+    async fn delete_grants_for_resource(
+        &self,
+        resource_type: &str,
+        resource_pattern: &str,
+    ) -> Result<()> {
         let mut transaction = self.pools.begin().await.map_err(db_error)?;
         for chunk in synthetic_role_ids(&mut transaction).await?.chunks(500) {
             let sql = format!(
@@ -611,7 +640,12 @@ impl AuthStore for SqlAuthStore {
         transaction.commit().await.map_err(db_error)
     }
 
-    async fn create_role(&self, name: &str, workspace: &str, description: Option<&str>) -> Result<Role> {
+    async fn create_role(
+        &self,
+        name: &str,
+        workspace: &str,
+        description: Option<&str>,
+    ) -> Result<Role> {
         let result = self
             .pools
             .execute(
@@ -639,17 +673,24 @@ impl AuthStore for SqlAuthStore {
     async fn get_role(&self, role_id: i64) -> Result<Option<Role>> {
         let rows = self
             .pools
-            .fetch_all(query(format!("SELECT {ROLE_COLUMNS} FROM roles WHERE id = ?")).bind(role_id))
+            .fetch_all(
+                query(format!("SELECT {ROLE_COLUMNS} FROM roles WHERE id = ?")).bind(role_id),
+            )
             .await
             .map_err(db_error)?;
-        Ok(roles_with_permissions(&self.pools, rows).await?.into_iter().next())
+        Ok(roles_with_permissions(&self.pools, rows)
+            .await?
+            .into_iter()
+            .next())
     }
 
     async fn list_roles(&self, workspaces: Option<&[String]>) -> Result<Vec<Role>> {
         let rows = match workspaces {
             None => self
                 .pools
-                .fetch_all(query(format!("SELECT {ROLE_COLUMNS} FROM roles ORDER BY id")))
+                .fetch_all(query(format!(
+                    "SELECT {ROLE_COLUMNS} FROM roles ORDER BY id"
+                )))
                 .await
                 .map_err(db_error)?,
             Some([]) => return Ok(Vec::new()),
@@ -698,7 +739,11 @@ impl AuthStore for SqlAuthStore {
                 )));
             }
             transaction
-                .execute(query("UPDATE roles SET name = ? WHERE id = ?").bind(name).bind(role_id))
+                .execute(
+                    query("UPDATE roles SET name = ? WHERE id = ?")
+                        .bind(name)
+                        .bind(role_id),
+                )
                 .await
                 .map_err(db_error)?;
         }
@@ -833,7 +878,9 @@ impl AuthStore for SqlAuthStore {
             .map_err(db_error)?
             .is_none()
         {
-            return Err(Error::not_found(format!("User with id={user_id} not found")));
+            return Err(Error::not_found(format!(
+                "User with id={user_id} not found"
+            )));
         }
         if transaction
             .fetch_optional(query("SELECT id FROM roles WHERE id = ?").bind(role_id))

@@ -23,8 +23,8 @@ mod webhooks;
 use crate::search::Dialect;
 use crate::uri::{BackendUri, ServerUri};
 use crate::OpenError;
-use connection::Pools;
 pub use auth::{AuthOpenError, SqlAuthStore};
+use connection::Pools;
 pub use gc::{GcExperiment, GcLoggedModel, GcRun};
 pub use legacy_import::{
     DatasetImport, ExperimentImport, ImportError, LegacyDataset, LegacyExperiment, LegacyInput,
