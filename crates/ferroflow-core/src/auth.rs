@@ -618,7 +618,7 @@ pub fn verify_password(stored: &str, password: &str) -> bool {
                 },
                 None => 600_000,
             };
-            if iterations == 0 || iterations > 10_000_000 || expected.is_empty() {
+            if !(1..=10_000_000).contains(&iterations) || expected.is_empty() {
                 return false;
             }
             let mut output = vec![0u8; expected.len()];

@@ -1034,11 +1034,7 @@ pub async fn middleware(State(state): State<AppState>, request: Request, next: N
 /// Reads the query, the path parameters and (when asked and JSON) the body, and rebuilds the request.
 async fn read_params(request: Request, read_body: bool) -> Result<(Request, Params), Response> {
     let (mut parts, body) = request.into_parts();
-    let query: Vec<(String, String)> = parts
-        .uri
-        .query()
-        .map(|query| url_decoded_pairs(query))
-        .unwrap_or_default();
+    let query: Vec<(String, String)> = parts.uri.query().map(url_decoded_pairs).unwrap_or_default();
     let path: HashMap<String, String> = {
         use axum::extract::FromRequestParts;
         match RawPathParams::from_request_parts(&mut parts, &()).await {

@@ -73,11 +73,7 @@ struct AuthParams {
 impl AuthParams {
     async fn read(request: Request) -> Result<Self, ApiError> {
         let (parts, body) = request.into_parts();
-        let query = parts
-            .uri
-            .query()
-            .map(|query| url_pairs(query))
-            .unwrap_or_default();
+        let query = parts.uri.query().map(url_pairs).unwrap_or_default();
         let is_json = parts
             .headers
             .get(header::CONTENT_TYPE)
