@@ -586,13 +586,10 @@ pub fn verify_password(stored: &str, password: &str) -> bool {
             let [n, r, p] = numbers[..] else {
                 return false;
             };
-            if n < 2
+            if !(2..=(1 << 20)).contains(&n)
                 || !n.is_power_of_two()
-                || n > (1 << 20)
-                || r == 0
-                || r > 64
-                || p == 0
-                || p > 16
+                || !(1..=64).contains(&r)
+                || !(1..=16).contains(&p)
             {
                 return false;
             }
