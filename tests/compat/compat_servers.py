@@ -251,6 +251,8 @@ class Server:
         self.proc: subprocess.Popen | None = None
         self.log_path: Path | None = None
         self._log_file = None
+        # Extra command-line arguments for both kinds (e.g. `--app-name basic-auth`).
+        self.extra_args: list[str] = []
 
     @property
     def url(self) -> str:
@@ -275,8 +277,8 @@ class Server:
             str(self.artifacts),
         ]
         if self.kind == "ferroflow":
-            return [str(ferroflow_bin()), "server", *common]
-        return [str(mlflow_bin()), "server", *common, "--workers", "1"]
+            return [str(ferroflow_bin()), "server", *common, *self.extra_args]
+        return [str(mlflow_bin()), "server", *common, "--workers", "1", *self.extra_args]
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)

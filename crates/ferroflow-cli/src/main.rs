@@ -1,5 +1,6 @@
 //! The `ferroflow` binary: parses the command line, builds the stores and runs the server.
 
+mod auth;
 mod gc;
 mod import;
 
@@ -102,6 +103,8 @@ struct ServerArgs {
     webhooks: WebhookArgs,
     #[command(flatten)]
     security: SecurityArgs,
+    #[command(flatten)]
+    auth: auth::AuthArgs,
 }
 
 /// The security middleware, with MLflow's flags and variables (`ferroflow_server::security`).
@@ -364,6 +367,9 @@ async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
     }
     let (webhook_settings, webhook_key) = args.webhooks.settings()?;
     state = state.with_webhook_settings(webhook_settings, webhook_key);
+    if let Some(auth) = args.auth.open().await? {
+        state = state.with_auth(auth);
+    }
     let address: SocketAddr = format!("{}:{}", args.host, args.port)
         .parse()
         .or_else(|_| {

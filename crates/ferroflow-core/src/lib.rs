@@ -5,6 +5,7 @@
 //! never the other way round.
 
 pub mod artifact_path;
+pub mod auth;
 pub mod error;
 pub mod eval_datasets;
 pub mod fernet;

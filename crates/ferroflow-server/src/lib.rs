@@ -4,6 +4,7 @@
 //! its answer; errors become MLflow's error JSON (`error`). This crate holds no SQL and no file I/O of its
 //! own: stores come in through `AppState`.
 
+pub mod auth;
 pub mod error;
 pub mod extract;
 mod observe;
@@ -75,13 +76,35 @@ pub fn app(state: AppState) -> Router {
     for (path, method_router) in routes::tracking::ajax_only_routes() {
         router = router.route(&format!("/ajax-api/2.0/mlflow{path}"), method_router);
     }
+    if state.auth.is_some() {
+        router = mount_auth_routes(router);
+    }
     let security = state.security.clone();
     let router = router
         .merge(routes::artifacts::router())
         .fallback(observe::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::middleware,
+        ))
         .layer(axum::middleware::from_fn(observe::observe))
         .with_state(state);
     security::harden(router, &security)
+}
+
+/// The basic-auth app's own routes (users, grants, roles), under MLflow's prefixes.
+fn mount_auth_routes(mut router: Router<AppState>) -> Router<AppState> {
+    for prefix in API_PREFIXES {
+        for (path, method_router) in routes::auth::routes_v2() {
+            router = router.route(&format!("{prefix}{path}"), method_router);
+        }
+    }
+    for prefix in API_V3_PREFIXES {
+        for (path, method_router) in routes::auth::routes_v3() {
+            router = router.route(&format!("{prefix}{path}"), method_router);
+        }
+    }
+    router
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves; in-flight requests finish first.
@@ -90,7 +113,11 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    // The peer address feeds the failed-login rate limit of the basic-auth app.
+    axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }

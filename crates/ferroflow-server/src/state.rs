@@ -49,6 +49,8 @@ pub struct AppState {
     pub metrics: Option<PrometheusHandle>,
     /// The host check, CORS, security headers and limits around every route (`security.rs`).
     pub security: Arc<SecuritySettings>,
+    /// MLflow's basic-auth app (`--app-name basic-auth`); `None` serves without authentication.
+    pub auth: Option<Arc<crate::auth::Auth>>,
 }
 
 impl AppState {
@@ -99,6 +101,7 @@ impl AppState {
             config: Arc::new(config),
             metrics,
             security: Arc::new(SecuritySettings::default()),
+            auth: None,
         }
     }
 
@@ -115,6 +118,12 @@ impl AppState {
     /// Guards every route with these security settings (MLflow's defaults otherwise).
     pub fn with_security(mut self, settings: SecuritySettings) -> Self {
         self.security = Arc::new(settings);
+        self
+    }
+
+    /// Turns on MLflow's basic-auth app.
+    pub fn with_auth(mut self, auth: crate::auth::Auth) -> Self {
+        self.auth = Some(Arc::new(auth));
         self
     }
 

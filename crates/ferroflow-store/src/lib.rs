@@ -18,6 +18,7 @@ mod uri;
 
 pub use schema::{check_schema, upgrade_schema, SchemaState, UpgradeOutcome};
 pub use search::Dialect;
+pub use sql::{AuthOpenError, SqlAuthStore};
 pub use sql::{
     DatasetImport, ExperimentImport, ImportError, LegacyDataset, LegacyExperiment, LegacyInput,
     LegacyMetric, LegacyRun, PoolSettings, RunImport, SqlStore, SCHEMA_REVISION,

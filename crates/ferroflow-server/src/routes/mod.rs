@@ -1,6 +1,7 @@
 //! Route tables: each area lists its (path, method router) rows; `lib.rs` mounts them.
 
 pub mod artifacts;
+pub mod auth;
 pub mod eval_datasets;
 pub mod logged_models;
 pub mod meta;

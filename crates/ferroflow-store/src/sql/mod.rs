@@ -6,6 +6,7 @@
 //! each other. Opening a database and creating its schema is per backend: `crate::sqlite`,
 //! `crate::postgres`, `crate::mysql`.
 
+mod auth;
 pub(crate) mod connection;
 mod eval_datasets;
 mod gc;
@@ -22,6 +23,7 @@ mod webhooks;
 use crate::search::Dialect;
 use crate::uri::{BackendUri, ServerUri};
 use crate::OpenError;
+pub use auth::{AuthOpenError, SqlAuthStore};
 use connection::Pools;
 pub use gc::{GcExperiment, GcLoggedModel, GcRun};
 pub use legacy_import::{

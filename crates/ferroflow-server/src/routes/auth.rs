@@ -1,0 +1,718 @@
+//! MLflow 3.17's basic-auth routes: users (`/api/2.0/mlflow/users/…`), per-user grants, roles and their
+//! permissions and assignments (`/api/3.0/mlflow/…`), each also under `/ajax-api`. Mounted only with
+//! `--app-name basic-auth`; the middleware (`crate::auth`) has authenticated the caller and applied the
+//! route's rule before a handler runs.
+
+use crate::auth::{user_permission, Auth, AuthenticatedUser};
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use axum::extract::{Request, State};
+use axum::http::{header, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, patch, post, MethodRouter};
+use axum::{Extension, Json};
+use ferroflow_core::auth::{
+    bad_request, hash_password, parse_permission, reject_synthetic_role_name, role_not_found,
+    role_permission_not_found, user_not_found, validate_password,
+    validate_permission_for_resource_type, validate_resource_pattern, validate_resource_type,
+    validate_username, verify_password, Role, User, UserJson, DEFAULT_WORKSPACE, RESOURCE_TYPES,
+};
+use ferroflow_core::Error;
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+/// The routes under `/api/2.0/mlflow` and `/ajax-api/2.0/mlflow`.
+pub fn routes_v2() -> Vec<(&'static str, MethodRouter<AppState>)> {
+    vec![
+        ("/users/create", post(create_user)),
+        ("/users/get", get(get_user)),
+        ("/users/current", get(get_current_user)),
+        ("/users/list", get(list_users)),
+        ("/users/update-password", patch(update_user_password)),
+        ("/users/update-admin", patch(update_user_admin)),
+        ("/users/delete", delete(delete_user)),
+    ]
+}
+
+/// The routes under `/api/3.0/mlflow` and `/ajax-api/3.0/mlflow`.
+pub fn routes_v3() -> Vec<(&'static str, MethodRouter<AppState>)> {
+    vec![
+        (
+            "/users/current/permissions",
+            get(list_current_user_permissions),
+        ),
+        ("/users/permissions/list", get(list_user_permissions)),
+        ("/users/permissions/grant", post(grant_user_permission)),
+        ("/users/permissions/revoke", post(revoke_user_permission)),
+        ("/users/permissions/get", get(get_user_permission)),
+        ("/users/roles/list", get(list_user_roles)),
+        ("/roles/create", post(create_role)),
+        ("/roles/get", get(get_role)),
+        ("/roles/list", get(list_roles)),
+        ("/roles/update", patch(update_role)),
+        ("/roles/delete", delete(delete_role)),
+        ("/roles/permissions/add", post(add_role_permission)),
+        ("/roles/permissions/remove", delete(remove_role_permission)),
+        ("/roles/permissions/list", get(list_role_permissions)),
+        ("/roles/permissions/update", patch(update_role_permission)),
+        ("/roles/assign", post(assign_role)),
+        ("/roles/unassign", delete(unassign_role)),
+        ("/roles/users/list", get(list_role_users)),
+    ]
+}
+
+/// A request's parameters as MLflow's `_get_request_param` reads them: the query of a GET, the JSON body
+/// of a POST or PATCH, the JSON body (else the query) of a DELETE.
+struct AuthParams {
+    query: Vec<(String, String)>,
+    body: Value,
+    is_json: bool,
+    method: Method,
+}
+
+impl AuthParams {
+    async fn read(request: Request) -> Result<Self, ApiError> {
+        let (parts, body) = request.into_parts();
+        let query = parts.uri.query().map(url_pairs).unwrap_or_default();
+        let is_json = parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|value| value.starts_with("application/json"));
+        let bytes = axum::body::to_bytes(body, 1024 * 1024)
+            .await
+            .map_err(|_| ApiError::invalid_parameter("request body too large"))?;
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+        };
+        Ok(Self {
+            query,
+            body,
+            is_json,
+            method: parts.method,
+        })
+    }
+
+    fn from_query(&self) -> bool {
+        self.method == Method::GET || (self.method == Method::DELETE && !self.is_json)
+    }
+
+    fn optional(&self, name: &str) -> Option<Value> {
+        if self.from_query() {
+            self.query
+                .iter()
+                .find(|(key, _)| key == name)
+                .map(|(_, value)| Value::String(value.clone()))
+        } else {
+            self.body.get(name).cloned()
+        }
+    }
+
+    fn value(&self, name: &str) -> Result<Value, Error> {
+        self.optional(name)
+            .ok_or_else(|| Error::missing_parameter(name))
+    }
+
+    fn string(&self, name: &str) -> Result<String, Error> {
+        Ok(match self.value(name)? {
+            Value::String(text) => text,
+            Value::Null => String::new(),
+            other => other.to_string(),
+        })
+    }
+
+    fn int(&self, name: &str) -> Result<i64, Error> {
+        let raw = self.value(name)?;
+        let parsed = match &raw {
+            Value::Number(number) => number.as_i64(),
+            Value::String(text) => text.trim().parse().ok(),
+            _ => None,
+        };
+        parsed.ok_or_else(|| {
+            let shown = match &raw {
+                Value::String(text) => format!("'{text}'"),
+                other => other.to_string(),
+            };
+            Error::invalid_parameter(format!(
+                "Parameter '{name}' must be an integer. Got: {shown}"
+            ))
+        })
+    }
+
+    fn query_list(&self, name: &str) -> Vec<String> {
+        self.query
+            .iter()
+            .filter(|(key, _)| key == name)
+            .map(|(_, value)| value.clone())
+            .collect()
+    }
+}
+
+fn url_pairs(query: &str) -> Vec<(String, String)> {
+    query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let decode = |text: &str| {
+                percent_encoding::percent_decode_str(&text.replace('+', " "))
+                    .decode_utf8_lossy()
+                    .into_owned()
+            };
+            (decode(key), decode(value))
+        })
+        .collect()
+}
+
+fn auth_of(state: &AppState) -> Result<Arc<Auth>, ApiError> {
+    state
+        .auth
+        .clone()
+        .ok_or_else(|| ApiError(Error::not_implemented("authentication is not enabled")))
+}
+
+async fn find_user(auth: &Auth, username: &str) -> Result<User, Error> {
+    auth.store
+        .get_user(username)
+        .await?
+        .ok_or_else(|| user_not_found(username))
+}
+
+async fn hashed(password: String) -> Result<String, Error> {
+    validate_password(&password)?;
+    tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(Error::internal)?
+}
+
+fn empty() -> Json<Value> {
+    Json(json!({}))
+}
+
+fn role_json(role: &Role) -> Value {
+    serde_json::to_value(role).unwrap_or(Value::Null)
+}
+
+async fn create_user(State(state): State<AppState>, request: Request) -> ApiResult<Response> {
+    let auth = auth_of(&state)?;
+    let params = AuthParams::read(request).await?;
+    if !params.is_json {
+        return Ok((
+            StatusCode::BAD_REQUEST,
+            "Invalid content type. Must be application/json",
+        )
+            .into_response());
+    }
+    let username = params.string("username")?;
+    let password = params.string("password")?;
+    if username.is_empty() || password.is_empty() {
+        return Ok((
+            StatusCode::BAD_REQUEST,
+            "Username and password cannot be empty.",
+        )
+            .into_response());
+    }
+    validate_username(&username)?;
+    let hash = hashed(password).await?;
+    let user = auth.store.create_user(&username, &hash, false).await?;
+    Ok(Json(json!({ "user": UserJson::from(&user) })).into_response())
+}
+
+async fn get_user(State(state): State<AppState>, request: Request) -> ApiResult<Json<Value>> {
+    let auth = auth_of(&state)?;
+    let params = AuthParams::read(request).await?;
+    let user = find_user(&auth, &params.string("username")?).await?;
+    Ok(Json(json!({ "user": UserJson::from(&user) })))
+}
+
+async fn get_current_user(
+    Extension(AuthenticatedUser(user)): Extension<AuthenticatedUser>,
+) -> Json<Value> {
+    Json(json!({
+        "user": {"id": user.id, "username": user.username, "is_admin": user.is_admin},
+        "is_basic_auth": true,
+    }))
+}
+
+async fn list_users(State(state): State<AppState>) -> ApiResult<Json<Value>> {
+    let auth = auth_of(&state)?;
+    let mut users = Vec::new();
+    for user in auth.store.list_users().await? {
+        let roles = auth.store.list_user_roles(user.id).await?;
+        users.push(json!({
+            "id": user.id,
+            "username": user.username,
+            "is_admin": user.is_admin,
+            "roles": roles.iter().map(role_json).collect::<Vec<_>>(),
+        }));
+    }
+    Ok(Json(json!({ "users": users })))
+}
+
+async fn update_user_password(
+    State(state): State<AppState>,
+    Extension(AuthenticatedUser(sender)): Extension<AuthenticatedUser>,
+    request: Request,
+) -> ApiResult<Json<Value>> {
+    let auth = auth_of(&state)?;
+    let params = AuthParams::read(request).await?;
+    let username = params.string("username")?;
+    let password = params.string("password")?;
+    if sender.username == username {
+        let current = params
+            .body
+            .get("current_password")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        if current.is_empty() {
+            return Err(ApiError::invalid_parameter(
+                "Current password is required when changing your own password.",
+            ));
+        }
+        let stored = sender.password_hash.clone();
+        let candidate = current.clone();
+        let matches = tokio::task::spawn_blocking(move || verify_password(&stored, &candidate))
+            .await
+            .unwrap_or(false);
+        if !matches {
+            return Err(ApiError::invalid_parameter(
+                "Current password does not match.",
+            ));
+        }
+        if password == current {
+            return Err(ApiError::invalid_parameter(
+                "New password must differ from the current password.",
+            ));
+        }
+    }
+    if auth.store.get_user(&username).await?.is_none() {
+        return Err(ApiError(user_not_found(&username)));
+    }
+    let hash = hashed(password).await?;
+    if !auth.store.update_user(&username, Some(&hash), None).await? {
+        return Err(ApiError(user_not_found(&username)));
+    }
+    Ok(empty())
+}
+
+async fn update_user_admin(
+    State(state): State<AppState>,
+    request: Request,
+) -> ApiResult<Json<Value>> {
+    let auth = auth_of(&state)?;
+    let params = AuthParams::read(request).await?;
+    let username = params.string("username")?;
+    let is_admin = match params.value("is_admin")? {
+        Value::Bool(flag) => flag,
+        Value::String(text) => matches!(text.to_ascii_lowercase().as_str(), "true" | "1"),
+        Value::Number(number) => number.as_i64().unwrap_or(0) != 0,
+        _ => false,
+    };
+    if !auth
+        .store
+        .update_user(&username, None, Some(is_admin))
+        .await?
+    {
+        return Err(ApiError(user_not_found(&username)));
+    }
+    Ok(empty())
+}
+
+async fn delete_user(
+    State(state): State<AppState>,
+    Extension(AuthenticatedUser(sender)): Extension<AuthenticatedUser>,
+    request: Request,
+) -> ApiResult<Json<Value>> {
+    let auth = auth_of(&state)?;
+    let params = AuthParams::read(request).await?;
+    let username = params.string("username")?;
+    if username == sender.username {
+        return Err(ApiError(bad_request(
+            "Users cannot delete their own account. Ask another admin to delete this user instead.",
+        )));
+    }
+    if !auth.store.delete_user(&username).await? {
+        return Err(ApiError(user_not_found(&username)));
+    }
+    Ok(empty())
+}
+
+/// The rows of `/users/permissions/list`: every grant of every role the user holds.
+async fn permission_rows(auth: &Auth, user: &User) -> Result<Vec<Value>, Error> {
+    let mut rows = Vec::new();
+    for role in auth.store.list_user_roles(user.id).await? {
+        for permission in &role.permissions {
+            rows.push(json!({
+                "role_id": role.id,
+                "role_name": role.name,
+                "workspace": role.workspace,
+                "resource_type": permission.resource_type,
+                "resource_pattern": permission.resource_pattern,
+                "permission": permission.permission,
+            }));
+        }
+    }
+    Ok(rows)
+}
+
+async fn list_current_user_permissions(
+    State(state): State<AppState>,
+    Extension(AuthenticatedUser(user)): Extension<AuthenticatedUser>,
+) -> ApiResult<Json<Value>> {
+    let auth = auth_of(&state)?;
+    let rows = permission_rows(&auth, &user).await?;
+    Ok(Json(
+        json!({ "is_admin": user.is_admin, "permissions": rows }),
+    ))
+}
+
+async fn list_user_permissions(
+    State(state): State<AppState>,
+    request: Request,
+) -> ApiResult<Json<Value>> {
+    let auth = auth_of(&state)?;
+    let params = AuthParams::read(request).await?;
+    let user = find_user(&auth, &params.string("username")?).await?;
+    let rows = permission_rows(&auth, &user).await?;
+    Ok(Json(
+        json!({ "is_admin": user.is_admin, "permissions": rows }),
+    ))
+}
+
+fn reject_workspace_type(resource_type: &str) -> Result<(), Error> {
+    if resource_type == "workspace" {
+        return Err(Error::invalid_parameter(
+            "resource_type 'workspace' is not supported by the per-user permission convenience APIs. \
+             Use set_workspace_permission / delete_workspace_permission for workspace-wide grants.",
+        ));
+    }
+    Ok(())
+}
+
+async fn grant_user_permission(
+    State(state): State<AppState>,
+    request: Request,
+) -> ApiResult<Json<Value>> {
+    let auth = auth_of(&state)?;
+    let params = AuthParams::read(request).await?;
+    let username = params.string("username")?;
+    let resource_type = params.string("resource_type")?;
+    let resource_id = params.string("resource_id")?;
+    let permission = params.string("permission")?;
+    let user = find_user(&auth, &username).await?;
+    reject_workspace_type(&resource_type)?;
+    validate_resource_pattern(&resource_id, &resource_type)?;
+    validate_permission_for_resource_type(&permission, &resource_type)?;
+    let added = auth
+        .store
+        .grant_user_permission(
+            user.id,
+            DEFAULT_WORKSPACE,
+            &resource_type,
+            &resource_id,
+            &permission,
+            false,
+        )
+        .await?;
+    if !added {
+        return Err(ApiError(Error::already_exists(format!(
+            "Permission for user={username} on resource_type={resource_type}, \
+             resource_id={resource_id} already exists."
+        ))));
+    }
+    Ok(empty())
+}
+
+async fn revoke_user_permission(
+    State(state): State<AppState>,
+    request: Request,
+) -> ApiResult<Json<Value>> {
+    let auth = auth_of(&state)?;
+    let params = AuthParams::read(request).await?;
+    let username = params.string("username")?;
+    let resource_type = params.string("resource_type")?;
+    let resource_id = params.string("resource_id")?;
+    let user = find_user(&auth, &username).await?;
+    reject_workspace_type(&resource_type)?;
+    validate_resource_type(&resource_type)?;
+    let removed = auth
+        .store
+        .revoke_user_permission(user.id, DEFAULT_WORKSPACE, &resource_type, &resource_id)
+        .await?;
+    if !removed {
+        return Err(ApiError(Error::not_found(format!(
+            "Permission for user={username} on resource_type={resource_type}, \
+             resource_id={resource_id} not found."
+        ))));
+    }
+    Ok(empty())
+}
+
+async fn get_user_permission(
+    State(state): State<AppState>,
+    request: Request,
+) -> ApiResult<Json<Value>> {
+    let auth = auth_of(&state)?;
+    let params = AuthParams::read(request).await?;
+    let username = params.string("username")?;
+    let resource_type = params.string("resource_type")?;
+    let resource_id = params.string("resource_id")?;
+    let user = find_user(&auth, &username).await?;
+    reject_workspace_type(&resource_type)?;
+    validate_resource_type(&resource_type)?;
+    let kind = RESOURCE_TYPES
+        .iter()
+        .map(|(name, _)| *name)
+        .find(|name| *name == resource_type)
+        .unwrap_or("experiment");
+    let permission = user_permission(&auth, &user, kind, &resource_id).await?;
+    Ok(Json(json!({
+        "allowed": permission.can_use(),
+        "permission": permission.name(),
+    })))
+}
+
+async fn list_user_roles(
+    State(state): State<AppState>,
+    request: Request,
+) -> ApiResult<Json<Value>> {
+    let auth = auth_of(&state)?;
+    let params = AuthParams::read(request).await?;
+    let user = find_user(&auth, &params.string("username")?).await?;
+    let roles = auth.store.list_user_roles(user.id).await?;
+    Ok(Json(
+        json!({ "roles": roles.iter().map(role_json).collect::<Vec<_>>() }),
+    ))
+}
+
+fn non_empty_string(value: Option<Value>, message: &str) -> Result<Option<String>, Error> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(text)) if !text.trim().is_empty() => Ok(Some(text)),
+        Some(_) => Err(Error::invalid_parameter(message)),
+    }
+}
+
+async fn create_role(State(state): State<AppState>, request: Request) -> ApiResult<Json<Value>> {
+    let auth = auth_of(&state)?;
+    let params = AuthParams::read(request).await?;
+    let name = non_empty_string(Some(params.value("name")?), "Role name cannot be empty.")?
+        .ok_or_else(|| ApiError::invalid_parameter("Role name cannot be empty."))?;
+    let workspace = non_empty_string(
+        Some(params.value("workspace")?),
+        "Workspace cannot be empty.",
+    )?
+    .ok_or_else(|| ApiError::invalid_parameter("Workspace cannot be empty."))?;
+    let description = match params.body.get("description") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(text)) => Some(text.clone()),
+        Some(_) => {
+            return Err(ApiError::invalid_parameter(
+                "Role description must be a string or null.",
+            ))
+        }
+    };
+    reject_synthetic_role_name(&name)?;
+    let role = auth
+        .store
+        .create_role(&name, &workspace, description.as_deref())
+        .await?;
+    Ok(Json(json!({ "role": role_json(&role) })))
+}
+
+async fn get_role(State(state): State<AppState>, request: Request) -> ApiResult<Json<Value>> {
+    let auth = auth_of(&state)?;
+    let params = AuthParams::read(request).await?;
+    let role_id = params.int("role_id")?;
+    let role = auth
+        .store
+        .get_role(role_id)
+        .await?
+        .ok_or_else(|| ApiError(role_not_found(role_id)))?;
+    Ok(Json(json!({ "role": role_json(&role) })))
+}
+
+async fn list_roles(State(state): State<AppState>, request: Request) -> ApiResult<Json<Value>> {
+    let auth = auth_of(&state)?;
+    let params = AuthParams::read(request).await?;
+    let workspaces = params.query_list("workspace");
+    if workspaces
+        .iter()
+        .any(|workspace| workspace.trim().is_empty())
+    {
+        return Err(ApiError::invalid_parameter(
+            "Parameter 'workspace' must be a non-empty string when provided.",
+        ));
+    }
+    let roles = if workspaces.is_empty() {
+        auth.store.list_roles(None).await?
+    } else {
+        auth.store.list_roles(Some(&workspaces)).await?
+    };
+    Ok(Json(
+        json!({ "roles": roles.iter().map(role_json).collect::<Vec<_>>() }),
+    ))
+}
+
+async fn update_role(State(state): State<AppState>, request: Request) -> ApiResult<Json<Value>> {
+    let auth = auth_of(&state)?;
+    let params = AuthParams::read(request).await?;
+    let role_id = params.int("role_id")?;
+    let name = params
+        .body
+        .get("name")
+        .cloned()
+        .filter(|value| !value.is_null());
+    let description = params
+        .body
+        .get("description")
+        .cloned()
+        .filter(|value| !value.is_null());
+    if name.is_none() && description.is_none() {
+        return Err(ApiError::invalid_parameter(
+            "At least one of 'name' or 'description' must be provided to update a role.",
+        ));
+    }
+    let name = non_empty_string(name, "Role name cannot be empty.")?;
+    let description = match description {
+        None => None,
+        Some(Value::String(text)) => Some(text),
+        Some(_) => {
+            return Err(ApiError::invalid_parameter(
+                "Role description must be a string.",
+            ))
+        }
+    };
+    if let Some(name) = &name {
+        reject_synthetic_role_name(name)?;
+    }
+    let role = auth
+        .store
+        .update_role(role_id, name.as_deref(), description.as_deref())
+        .await?
+        .ok_or_else(|| ApiError(role_not_found(role_id)))?;
+    Ok(Json(json!({ "role": role_json(&role) })))
+}
+
+async fn delete_role(State(state): State<AppState>, request: Request) -> ApiResult<Json<Value>> {
+    let auth = auth_of(&state)?;
+    let params = AuthParams::read(request).await?;
+    let role_id = params.int("role_id")?;
+    if !auth.store.delete_role(role_id).await? {
+        return Err(ApiError(role_not_found(role_id)));
+    }
+    Ok(empty())
+}
+
+async fn add_role_permission(
+    State(state): State<AppState>,
+    request: Request,
+) -> ApiResult<Json<Value>> {
+    let auth = auth_of(&state)?;
+    let params = AuthParams::read(request).await?;
+    let role_id = params.int("role_id")?;
+    let resource_type = params.string("resource_type")?;
+    let resource_pattern = params.string("resource_pattern")?;
+    let permission = params.string("permission")?;
+    validate_permission_for_resource_type(&permission, &resource_type)?;
+    validate_resource_pattern(&resource_pattern, &resource_type)?;
+    let added = auth
+        .store
+        .add_role_permission(role_id, &resource_type, &resource_pattern, &permission)
+        .await?
+        .ok_or_else(|| ApiError(role_not_found(role_id)))?;
+    Ok(Json(json!({ "role_permission": added })))
+}
+
+async fn remove_role_permission(
+    State(state): State<AppState>,
+    request: Request,
+) -> ApiResult<Json<Value>> {
+    let auth = auth_of(&state)?;
+    let params = AuthParams::read(request).await?;
+    let id = params.int("role_permission_id")?;
+    if !auth.store.remove_role_permission(id).await? {
+        return Err(ApiError(role_permission_not_found(id)));
+    }
+    Ok(empty())
+}
+
+async fn list_role_permissions(
+    State(state): State<AppState>,
+    request: Request,
+) -> ApiResult<Json<Value>> {
+    let auth = auth_of(&state)?;
+    let params = AuthParams::read(request).await?;
+    let role_id = params.int("role_id")?;
+    let role = auth
+        .store
+        .get_role(role_id)
+        .await?
+        .ok_or_else(|| ApiError(role_not_found(role_id)))?;
+    Ok(Json(json!({ "role_permissions": role.permissions })))
+}
+
+async fn update_role_permission(
+    State(state): State<AppState>,
+    request: Request,
+) -> ApiResult<Json<Value>> {
+    let auth = auth_of(&state)?;
+    let params = AuthParams::read(request).await?;
+    let id = params.int("role_permission_id")?;
+    let permission = params.string("permission")?;
+    let existing = auth
+        .store
+        .get_role_permission(id)
+        .await?
+        .ok_or_else(|| ApiError(role_permission_not_found(id)))?;
+    parse_permission(&permission)?;
+    validate_permission_for_resource_type(&permission, &existing.resource_type)?;
+    let updated = auth
+        .store
+        .update_role_permission(id, &permission)
+        .await?
+        .ok_or_else(|| ApiError(role_permission_not_found(id)))?;
+    Ok(Json(json!({ "role_permission": updated })))
+}
+
+async fn assign_role(State(state): State<AppState>, request: Request) -> ApiResult<Json<Value>> {
+    let auth = auth_of(&state)?;
+    let params = AuthParams::read(request).await?;
+    let username = params.string("username")?;
+    let role_id = params.int("role_id")?;
+    let user = find_user(&auth, &username).await?;
+    let assignment = auth.store.assign_role(user.id, role_id).await?;
+    Ok(Json(json!({ "assignment": assignment })))
+}
+
+async fn unassign_role(State(state): State<AppState>, request: Request) -> ApiResult<Json<Value>> {
+    let auth = auth_of(&state)?;
+    let params = AuthParams::read(request).await?;
+    let username = params.string("username")?;
+    let role_id = params.int("role_id")?;
+    let user = find_user(&auth, &username).await?;
+    if !auth.store.unassign_role(user.id, role_id).await? {
+        return Err(ApiError(Error::not_found(format!(
+            "User role assignment (user_id={}, role_id={role_id}) not found",
+            user.id
+        ))));
+    }
+    Ok(empty())
+}
+
+async fn list_role_users(
+    State(state): State<AppState>,
+    request: Request,
+) -> ApiResult<Json<Value>> {
+    let auth = auth_of(&state)?;
+    let params = AuthParams::read(request).await?;
+    let role_id = params.int("role_id")?;
+    if auth.store.get_role(role_id).await?.is_none() {
+        return Err(ApiError(role_not_found(role_id)));
+    }
+    let assignments = auth.store.list_role_users(role_id).await?;
+    Ok(Json(json!({ "assignments": assignments })))
+}
