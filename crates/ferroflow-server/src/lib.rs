@@ -9,6 +9,7 @@ pub mod extract;
 mod observe;
 pub mod routes;
 pub mod state;
+pub mod ui;
 pub mod webhook_delivery;
 
 use axum::routing::get;
@@ -71,7 +72,7 @@ pub fn app(state: AppState) -> Router {
     }
     router
         .merge(routes::artifacts::router())
-        .fallback(observe::not_found)
+        .fallback(ui::serve_ui)
         .layer(axum::middleware::from_fn(observe::observe))
         .with_state(state)
 }
