@@ -74,7 +74,7 @@ export function RunsPage() {
       setLoadError(undefined);
     } catch (failure) {
       if (mine !== generation.current) return;
-      if (reset) setRuns([]);
+      // The previous rows stay, under the error, so a typo in the filter does not blank the table.
       setLoadError(failure);
       setDone(true);
     } finally {
