@@ -42,7 +42,7 @@ export function ArtifactBrowser({ runId, selected, onSelect }: { runId: string; 
         {root.data ? <ArtifactList runId={runId} files={root.data} selected={selected} onSelect={onSelect} onListed={remember} /> : null}
       </nav>
       <div className="artifact-preview" aria-live="polite">
-        {selected ? <ArtifactPreview runId={runId} path={selected} size={sizes[selected]} /> : <p className="muted">Select a file to preview it.</p>}
+        {selected ? <ArtifactPreview key={selected} runId={runId} path={selected} size={sizes[selected]} /> : <p className="muted">Select a file to preview it.</p>}
       </div>
     </div>
   );
