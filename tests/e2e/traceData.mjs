@@ -12,7 +12,7 @@ export async function createModel(api, name, { experimentId, versions = 1, descr
     const runId = experimentId ? await api.createRun(experimentId, { name: `train-${name}-${index + 1}` }) : undefined;
     const answer = await api.post("/model-versions/create", {
       name,
-      source: runId ? `runs:/${runId}/model` : `file:///models/${name}/${index + 1}`,
+      source: runId ? `runs:/${runId}/model` : `s3://models-bucket/${name}/${index + 1}`,
       run_id: runId,
     });
     created.push({ version: answer.model_version.version, runId });

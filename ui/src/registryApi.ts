@@ -43,9 +43,14 @@ export const isPrompt = (model: { tags?: Tag[] }) =>
 /** Quotes a value for the registry filter grammar (single quotes, a quote doubled). */
 export const quote = (value: string) => `'${value.replace(/'/g, "''")}'`;
 
-/** Every registered model whose name contains `query` (case-insensitive), all pages. */
-export async function searchRegisteredModels(query: string): Promise<RegisteredModel[]> {
-  const filter = query ? `name ILIKE ${quote(`%${query}%`)}` : undefined;
+/**
+ * Every registered model (or, with `prompts`, every prompt) whose name contains `query`, case-insensitive,
+ * all pages. MLflow's search leaves prompts out unless the filter asks for the prompt tag.
+ */
+export async function searchRegisteredModels(query: string, prompts = false): Promise<RegisteredModel[]> {
+  const parts = query ? [`name ILIKE ${quote(`%${query}%`)}`] : [];
+  if (prompts) parts.push(`tags.\`${IS_PROMPT_TAG}\` = 'true'`);
+  const filter = parts.join(" AND ") || undefined;
   const all: RegisteredModel[] = [];
   let page_token: string | undefined;
   do {

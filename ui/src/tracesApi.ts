@@ -136,7 +136,8 @@ function decodeSpan(span: SpanJson): Span {
     events: (span.events ?? []).map((event) => ({
       name: event.name,
       timeMs: nanosToMs(event.time_unix_nano),
-      attributes: Object.fromEntries((event.attributes ?? []).map((attribute) => [attribute.key, parsed(anyValue(attribute.value))])),
+      // Event attributes are plain values (MLflow does not JSON-encode them).
+      attributes: Object.fromEntries((event.attributes ?? []).map((attribute) => [attribute.key, anyValue(attribute.value)])),
     })),
   };
 }

@@ -96,7 +96,7 @@ test("prompt page shows versions, sets aliases and tags, and diffs two versions"
   await versionTags.getByLabel("New tag key").fill("reviewed");
   await versionTags.getByLabel("New tag value").fill("true");
   await versionTags.getByRole("button", { name: "Add tag" }).click();
-  await versionTags.getByRole("cell", { name: "reviewed" }).waitFor();
+  await versionTags.getByRole("cell", { name: "reviewed", exact: true }).waitFor();
   const v1 = (await server.api.get("/model-versions/get", { name: "qa-prompt", version: "1" })).model_version;
   assert.ok(v1.tags.some((tag) => tag.key === "reviewed" && tag.value === "true"));
   await page.goto(`${server.url}/prompts/qa-prompt?version=2`);

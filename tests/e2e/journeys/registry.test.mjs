@@ -134,7 +134,7 @@ test("version page links its source run and edits tags, aliases, stage and descr
   await page.getByLabel("New tag key").fill("validated");
   await page.getByLabel("New tag value").fill("yes");
   await page.getByRole("button", { name: "Add tag" }).click();
-  await page.getByRole("cell", { name: "validated" }).waitFor();
+  await page.getByRole("cell", { name: "validated", exact: true }).waitFor();
   assert.deepEqual((await version("fraud-classifier", "1")).tags, [{ key: "validated", value: "yes" }]);
 
   await page.getByLabel("Alias name").fill("baseline");

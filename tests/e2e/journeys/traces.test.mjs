@@ -139,7 +139,7 @@ test("trace table filters by status, time, tags, token usage and cost, with tota
   await filters.getByLabel("More filter (MLflow trace search grammar)").fill("span.type = 'LLM'");
   await apply();
   await waitRows(page, 1);
-  await rows(page).getByRole("link", { name: "summarize" }).waitFor();
+  await rows(page).getByRole("cell", { name: '{"text":"long text"}' }).waitFor();
   await filters.getByLabel("More filter (MLflow trace search grammar)").fill("nonsense ~~ 3");
   await apply();
   await page.getByRole("alert").waitFor();
@@ -197,6 +197,7 @@ test("trace page shows the span tree, timeline, span details and assessments", a
   await screenshot(page, "trace");
 
   // ← goes to the parent, ← again collapses it, → expands it.
+  await items.nth(2).focus();
   await page.keyboard.press("ArrowLeft");
   await page.getByRole("region", { name: "Span answer_question" }).waitFor();
   await page.keyboard.press("ArrowLeft");

@@ -16,7 +16,7 @@ export function RegistryListPage({ kind }: { kind: "models" | "prompts" }) {
   const query = search.get("q") ?? "";
   const [draft, setDraft] = useState(query);
   const models = useAsync(
-    async () => (await registry.searchRegisteredModels(query)).filter((model) => registry.isPrompt(model) === prompts),
+    async () => (await registry.searchRegisteredModels(query, prompts)).filter((model) => registry.isPrompt(model) === prompts),
     [query, prompts],
   );
   const list = models.data ?? [];

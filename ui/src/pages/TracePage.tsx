@@ -102,7 +102,7 @@ export function TracePage() {
         <Link to={experimentId ? `/traces?experiment=${experimentId}` : "/traces"}>Traces</Link> /
       </nav>
       <div className="page-header">
-        <h1>{info?.tags?.["mlflow.traceName"] || traceId}</h1>
+        <h1>{info?.tags?.["mlflow.traceName"] || roots[0]?.span.name || traceId}</h1>
         {info ? <span className={`badge status-${info.state}`}>{info.state}</span> : null}
       </div>
       <ErrorBox error={state.error} />
