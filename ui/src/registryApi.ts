@@ -69,12 +69,13 @@ export async function searchRegisteredModels(query: string, prompts = false): Pr
 export const getRegisteredModel = (name: string) =>
   get<{ registered_model: RegisteredModel }>("/registered-models/get", { name }).then((answer) => answer.registered_model);
 
-export async function searchModelVersions(name: string): Promise<ModelVersion[]> {
+/** Every version of a model (or prompt: MLflow's search leaves prompt versions out unless asked), newest first. */
+export async function searchModelVersions(name: string, prompts = false): Promise<ModelVersion[]> {
   const all: ModelVersion[] = [];
   let page_token: string | undefined;
   do {
     const page = await get<{ model_versions?: ModelVersion[]; next_page_token?: string }>("/model-versions/search", {
-      filter: `name = ${quote(name)}`,
+      filter: `name = ${quote(name)}${prompts ? ` AND tags.\`${IS_PROMPT_TAG}\` = 'true'` : ""}`,
       max_results: 10000,
       order_by: ["version_number DESC"],
       page_token,

@@ -39,7 +39,7 @@ export function PromptPage() {
   const name = useParams().name ?? "";
   useDocumentTitle(`Prompt ${name}`);
   const [search, setSearch] = useSearchParams();
-  const state = useAsync(() => Promise.all([registry.getRegisteredModel(name), registry.searchModelVersions(name)]), [name]);
+  const state = useAsync(() => Promise.all([registry.getRegisteredModel(name), registry.searchModelVersions(name, true)]), [name]);
   const [info, versions] = state.data ?? [undefined, []];
   const reload = state.reload;
   const run = (action: Promise<unknown>) => action.then(reload);
