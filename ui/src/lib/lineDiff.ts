@@ -21,12 +21,13 @@ export function lineDiff(before: string[], after: string[]): DiffLine[] {
       out.push({ kind: "same", text: before[i], oldNumber: i + 1, newNumber: j + 1 });
       i++;
       j++;
-    } else if (j < m && (i === n || lcs[i][j + 1] >= lcs[i + 1][j])) {
-      out.push({ kind: "added", text: after[j], newNumber: j + 1 });
-      j++;
-    } else {
+    } else if (i < n && (j === m || lcs[i + 1][j] >= lcs[i][j + 1])) {
+      // Removed lines come before the added ones that replace them, as in a unified diff.
       out.push({ kind: "removed", text: before[i], oldNumber: i + 1 });
       i++;
+    } else {
+      out.push({ kind: "added", text: after[j], newNumber: j + 1 });
+      j++;
     }
   }
   return out;

@@ -169,7 +169,7 @@ export function TracesPage() {
                   <td className="clip">{info.request_preview}</td>
                   <td className="clip">{info.response_preview}</td>
                   <td className={`status-${info.state}`}>{info.state}</td>
-                  <td>{formatTime(Date.parse(info.request_time))}</td>
+                  <td className="nowrap">{formatTime(Date.parse(info.request_time))}</td>
                   <td className="num">{formatDuration(traces.durationMs(info.execution_duration))}</td>
                   <td className="num">{formatNumber(usage.input)}</td>
                   <td className="num">{formatNumber(usage.output)}</td>
