@@ -74,6 +74,7 @@ test("model page edits description, transitions stages, sets aliases and tags", 
   await page.getByLabel("Stage of version 3").selectOption("Staging");
   for (let i = 0; i < 50 && (await version("fraud-classifier", "3")).current_stage !== "Staging"; i++) await page.waitForTimeout(100);
   assert.equal((await version("fraud-classifier", "3")).current_stage, "Staging");
+  await page.waitForFunction(() => document.querySelector('select[aria-label="Stage of version 3"]')?.value === "Staging");
   await screenshot(page, "model");
 
   // Aliases tab (a deep link), set one and move it, then remove it.
