@@ -13,6 +13,7 @@ pub mod otlp_decode;
 pub mod routes;
 pub mod security;
 pub mod state;
+pub mod ui;
 pub mod webhook_delivery;
 
 use axum::routing::get;
@@ -82,7 +83,7 @@ pub fn app(state: AppState) -> Router {
     let security = state.security.clone();
     let router = router
         .merge(routes::artifacts::router())
-        .fallback(observe::not_found)
+        .fallback(ui::serve_ui)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::middleware,
