@@ -80,9 +80,13 @@ export function MetricPage() {
           }
         />
       </div>
-      {runs.data && metricKey ? (
+      {metricKey && runIds.length ? (
+        // The chart starts fetching from the ids in the URL at once; run names replace the ids when loaded.
         <MetricChart
-          runs={runs.data.map((run) => ({ run_id: run.info.run_id, name: runName(run) }))}
+          runs={runIds.map((id) => {
+            const run = runs.data?.find((item) => item.info.run_id === id);
+            return { run_id: id, name: run ? runName(run) : id };
+          })}
           metricKey={metricKey}
           xAxis={xAxis}
           smoothing={smoothing}
