@@ -313,9 +313,7 @@ pub fn is_api_path(path: &str) -> bool {
 
 /// Artifact transfers stream for as long as the file takes; the request timeout does not cut them.
 fn is_streaming_path(path: &str) -> bool {
-    path.contains("/mlflow-artifacts/")
-        || path.starts_with("/get-artifact")
-        || path.contains("/get-artifact")
+    path.contains("/mlflow-artifacts/") || path.contains("/get-artifact")
 }
 
 struct Resolved {
