@@ -45,12 +45,17 @@ const MAX_RULE_BODY: usize = 64 * 1024 * 1024;
 const NOT_AUTHENTICATED: &str = "You are not authenticated. Please see \
      https://www.mlflow.org/docs/latest/auth/index.html#authenticating-to-mlflow on how to authenticate.";
 
+/// A (username, client address) pair whose failed logins are counted.
+type LoginKey = (String, Option<IpAddr>);
+/// Failed logins per pair: how many, since when.
+type FailedLogins = HashMap<LoginKey, (u32, Instant)>;
+
 /// The basic-auth app's state: the auth store and its settings.
 #[derive(Clone)]
 pub struct Auth {
     pub store: Arc<dyn AuthStore>,
     pub default_permission: Permission,
-    failures: Arc<Mutex<HashMap<(String, Option<IpAddr>), (u32, Instant)>>>,
+    failures: Arc<Mutex<FailedLogins>>,
 }
 
 impl Auth {
@@ -94,7 +99,7 @@ impl Auth {
     }
 
     /// `Some(seconds)` to wait when the pair is locked out.
-    fn locked_out(&self, key: &(String, Option<IpAddr>)) -> Option<u64> {
+    fn locked_out(&self, key: &LoginKey) -> Option<u64> {
         let failures = self.failures.lock().ok()?;
         let (count, since) = failures.get(key)?;
         let elapsed = since.elapsed();
@@ -104,7 +109,7 @@ impl Auth {
         None
     }
 
-    fn record_failure(&self, key: (String, Option<IpAddr>)) {
+    fn record_failure(&self, key: LoginKey) {
         let Ok(mut failures) = self.failures.lock() else {
             return;
         };
@@ -121,7 +126,7 @@ impl Auth {
         entry.0 += 1;
     }
 
-    fn clear_failures(&self, key: &(String, Option<IpAddr>)) {
+    fn clear_failures(&self, key: &LoginKey) {
         if let Ok(mut failures) = self.failures.lock() {
             failures.remove(key);
         }

@@ -1,6 +1,13 @@
 //! The basic-auth app in process: every mounted route has a permission rule, credentials are checked,
 //! rules refuse, and failed logins are rate limited.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test helpers fail loudly"
+)]
+
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
 use axum::Router;

@@ -95,12 +95,12 @@ impl AuthParams {
         })
     }
 
-    fn from_query(&self) -> bool {
+    fn reads_query(&self) -> bool {
         self.method == Method::GET || (self.method == Method::DELETE && !self.is_json)
     }
 
     fn optional(&self, name: &str) -> Option<Value> {
-        if self.from_query() {
+        if self.reads_query() {
             self.query
                 .iter()
                 .find(|(key, _)| key == name)
