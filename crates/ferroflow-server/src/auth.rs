@@ -808,6 +808,7 @@ pub fn rules() -> Vec<(Method, String, Rule)> {
             (post.clone(), "/v1/traces", Otlp),
             (get.clone(), "/version", Authenticated),
             (get.clone(), "/metrics", Authenticated),
+            (get.clone(), crate::openapi::OPENAPI_PATH, Authenticated),
         ],
     );
     table

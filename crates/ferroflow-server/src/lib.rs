@@ -16,7 +16,6 @@ pub mod state;
 pub mod ui;
 pub mod webhook_delivery;
 
-use axum::routing::get;
 use axum::Router;
 pub use observe::{spawn_metrics_upkeep, METRICS_UPKEEP_INTERVAL};
 pub use security::SecuritySettings;
@@ -28,61 +27,19 @@ const API_PREFIXES: [&str; 2] = ["/api/2.0/mlflow", "/ajax-api/2.0/mlflow"];
 /// The prefixes of MLflow 3 routes.
 const API_V3_PREFIXES: [&str; 2] = ["/api/3.0/mlflow", "/ajax-api/3.0/mlflow"];
 
-/// Builds the whole application.
+/// Builds the whole application: every route of `openapi::route_table` (the one table, which
+/// `/openapi.json` documents and the basic-auth rule walk covers), the basic-auth routes when it is on, and
+/// the web UI as the fallback.
 pub fn app(state: AppState) -> Router {
-    let mut router: Router<AppState> = Router::new()
-        .route("/health", get(routes::meta::health))
-        .route("/version", get(routes::meta::version))
-        .route("/metrics", get(routes::meta::prometheus_metrics))
-        .route(
-            "/api/3.0/mlflow/server-info",
-            get(routes::meta::server_info),
-        )
-        .route(
-            "/ajax-api/3.0/mlflow/server-info",
-            get(routes::meta::server_info),
-        )
-        .route(openapi::OPENAPI_PATH, get(openapi::openapi_json));
-    for prefix in API_PREFIXES {
-        for (path, method_router) in routes::tracking::routes() {
-            router = router.route(&format!("{prefix}{path}"), method_router);
-        }
-        for (path, method_router) in routes::logged_models::routes() {
-            router = router.route(&format!("{prefix}{path}"), method_router);
-        }
-        for (path, method_router) in routes::registry::routes() {
-            router = router.route(&format!("{prefix}{path}"), method_router);
-        }
-        for (path, method_router) in routes::webhooks::routes() {
-            router = router.route(&format!("{prefix}{path}"), method_router);
-        }
-        for (path, method_router) in routes::traces::routes_v2() {
-            router = router.route(&format!("{prefix}{path}"), method_router);
-        }
-    }
-    for prefix in API_V3_PREFIXES {
-        for (path, method_router) in routes::traces::routes_v3() {
-            router = router.route(&format!("{prefix}{path}"), method_router);
-        }
-        for (path, method_router) in routes::eval_datasets::routes() {
-            router = router.route(&format!("{prefix}{path}"), method_router);
-        }
-        for (path, method_router) in routes::scorers::routes() {
-            router = router.route(&format!("{prefix}{path}"), method_router);
-        }
-    }
-    for (path, method_router) in routes::otlp::routes() {
-        router = router.route(path, method_router);
-    }
-    for (path, method_router) in routes::tracking::ajax_only_routes() {
-        router = router.route(&format!("/ajax-api/2.0/mlflow{path}"), method_router);
+    let mut router: Router<AppState> = Router::new();
+    for (path, method_router) in openapi::route_table() {
+        router = router.route(&path, method_router);
     }
     if state.auth.is_some() {
         router = mount_auth_routes(router);
     }
     let security = state.security.clone();
     let router = router
-        .merge(routes::artifacts::router())
         .fallback(ui::serve_ui)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

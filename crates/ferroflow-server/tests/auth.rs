@@ -110,56 +110,22 @@ async fn send(
     )
 }
 
-/// Every route pattern the app mounts, from the same tables `lib.rs` mounts.
+/// Every route pattern the app mounts: the one route table `lib.rs` mounts, and the auth routes.
 fn mounted_patterns() -> Vec<String> {
-    let v2 = ["/api/2.0/mlflow", "/ajax-api/2.0/mlflow"];
-    let v3 = ["/api/3.0/mlflow", "/ajax-api/3.0/mlflow"];
-    let mut patterns: Vec<String> = vec![
-        "/health".into(),
-        "/version".into(),
-        "/metrics".into(),
-        "/api/3.0/mlflow/server-info".into(),
-        "/ajax-api/3.0/mlflow/server-info".into(),
-        "/get-artifact".into(),
-        "/model-versions/get-artifact".into(),
-    ];
-    for prefix in v2 {
-        let tables = [
-            routes::tracking::routes(),
-            routes::logged_models::routes(),
-            routes::registry::routes(),
-            routes::webhooks::routes(),
-            routes::traces::routes_v2(),
-            routes::auth::routes_v2(),
-        ];
-        for table in tables {
-            patterns.extend(table.into_iter().map(|(path, _)| format!("{prefix}{path}")));
-        }
-    }
-    for prefix in v3 {
-        let tables = [
-            routes::traces::routes_v3(),
-            routes::eval_datasets::routes(),
-            routes::scorers::routes(),
-            routes::auth::routes_v3(),
-        ];
-        for table in tables {
-            patterns.extend(table.into_iter().map(|(path, _)| format!("{prefix}{path}")));
-        }
-    }
-    patterns.extend(
-        routes::otlp::routes()
-            .into_iter()
-            .map(|(path, _)| path.to_owned()),
-    );
-    patterns.extend(
-        routes::tracking::ajax_only_routes()
-            .into_iter()
-            .map(|(path, _)| format!("/ajax-api/2.0/mlflow{path}")),
-    );
-    for prefix in ["/api/2.0", "/ajax-api/2.0"] {
+    let mut patterns: Vec<String> = ferroflow_server::openapi::route_table()
+        .into_iter()
+        .map(|(path, _)| path)
+        .collect();
+    for prefix in ["/api/2.0/mlflow", "/ajax-api/2.0/mlflow"] {
         patterns.extend(
-            routes::artifacts::routes()
+            routes::auth::routes_v2()
+                .into_iter()
+                .map(|(path, _)| format!("{prefix}{path}")),
+        );
+    }
+    for prefix in ["/api/3.0/mlflow", "/ajax-api/3.0/mlflow"] {
+        patterns.extend(
+            routes::auth::routes_v3()
                 .into_iter()
                 .map(|(path, _)| format!("{prefix}{path}")),
         );
