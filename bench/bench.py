@@ -143,6 +143,13 @@ class Server:
             except Exception:
                 pass
             if self.process.poll() is not None or time.monotonic() - started > 300:
+                # A server that never answered is still stopped: nothing outlives the run.
+                try:
+                    os.killpg(self.process.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                self.process.wait()
+                self.log.close()
                 raise RuntimeError(f"{kind} did not start; see {self.log.name}")
             time.sleep(0.02)
         self.startup_seconds = time.monotonic() - started
