@@ -6,6 +6,7 @@ import time
 
 import mlflow
 import pytest
+import requests
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 
@@ -48,6 +49,46 @@ def test_metric_history_order_is_timestamp_step_value(client, run_id):
         (2.5, 2, 200),
         (3.0, 1, 300),
     ]
+
+
+def ntile_sample(points, buckets):
+    """MLflow 3.17's sample by brute force: NTILE(buckets) over the points ordered by (step, timestamp,
+    value), the first of each bucket, and the last point in place of the last bucket's."""
+    if len(points) <= buckets:
+        return list(points)
+    size, longer = divmod(len(points), buckets)
+    kept, start = [], 0
+    for bucket in range(buckets):
+        kept.append(points[start])
+        start += size + 1 if bucket < longer else size
+    if kept[-1] != points[-1]:
+        kept[-1] = points[-1]
+    return kept
+
+
+def test_history_bulk_interval_samples_like_ntile(server, client, run_id):
+    # What the UI's charts ask for: every point at step 0 (log_metric without a step), groups of points a
+    # step logged with backwards timestamps, and one point a step; sampled whole and within a step range.
+    shapes = {
+        "flat": [(0, 9_000 - i, float(i)) for i in range(120)],
+        "groups": [(i // 7, 10_000 - i, float(i % 5)) for i in range(350)],
+        "unique": [(i, 5_000 + i, float(i % 13)) for i in range(500)],
+    }
+    for key, points in shapes.items():
+        client.log_batch(run_id, metrics=[Metric(key, v, ts, step) for step, ts, v in points])
+        points.sort()
+        for steps in (None, (3, 40)):
+            in_range = [p for p in points if steps is None or steps[0] <= p[0] <= steps[1]]
+            for buckets in (1, 2, 7, 50, 400):
+                query = {"run_ids": run_id, "metric_key": key, "max_results": buckets}
+                if steps:
+                    query.update(start_step=steps[0], end_step=steps[1])
+                reply = requests.get(
+                    f"{server.url}/ajax-api/2.0/mlflow/metrics/get-history-bulk-interval",
+                    params=query, timeout=30)
+                assert reply.status_code == 200, reply.text
+                got = [(m["step"], m["timestamp"], m["value"]) for m in reply.json().get("metrics", [])]
+                assert got == ntile_sample(in_range, buckets), (key, steps, buckets)
 
 
 def test_latest_metric_is_max_step_then_timestamp(client, run_id):

@@ -15,6 +15,7 @@ use super::sqlite_readers::SqliteReaders;
 use super::sqlite_writer::{DirectRow, DirectTransaction, SqliteWriter};
 use crate::search::Dialect;
 use ferroflow_core::Error;
+use futures::TryStreamExt;
 use rusqlite::types::Value as SqliteValue;
 use sea_query::{
     MysqlQueryBuilder, PostgresQueryBuilder, QueryStatementWriter, SqliteQueryBuilder,
@@ -192,6 +193,45 @@ impl Pools {
                 .map(Row::MySql)
                 .collect(),
         })
+    }
+
+    /// Streams the first column of each row of a read, as an integer, into `visit` until it answers
+    /// `false`. No row is held: for walks over millions of rows that keep a few of them.
+    pub(crate) async fn for_each_i64(
+        &self,
+        query: Query,
+        mut visit: impl FnMut(i64) -> bool + Send,
+    ) -> Result<(), sqlx::Error> {
+        macro_rules! stream {
+            ($dialect:expr, $pool:expr) => {{
+                let (sql, values) = query.render($dialect);
+                let mut rows = sqlx::query_scalar_with::<_, i64, _>(&sql, values).fetch($pool);
+                while let Some(value) = rows.try_next().await? {
+                    if !visit(value) {
+                        break;
+                    }
+                }
+                Ok(())
+            }};
+        }
+        match self {
+            Pools::Sqlite {
+                readers: Some(readers),
+                ..
+            } => {
+                let (sql, values) = query.into_sqlite();
+                readers.for_each_i64(&sql, values, visit).await
+            }
+            Pools::Sqlite {
+                writer,
+                readers: None,
+            } => {
+                let (sql, values) = query.into_sqlite();
+                writer.for_each_i64(&sql, values, visit).await
+            }
+            Pools::Postgres(pool) => stream!(Dialect::Postgres, pool),
+            Pools::MySql(pool) => stream!(Dialect::MySql, pool),
+        }
     }
 
     pub(crate) async fn fetch_optional(&self, query: Query) -> Result<Option<Row>, sqlx::Error> {

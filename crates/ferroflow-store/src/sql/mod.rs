@@ -12,6 +12,7 @@ mod eval_datasets;
 mod gc;
 mod legacy_import;
 mod logged_models;
+mod metric_sampling;
 mod registry;
 mod scorers;
 pub(crate) mod sqlite_readers;

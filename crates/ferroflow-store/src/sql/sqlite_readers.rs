@@ -6,7 +6,9 @@
 //! rows runs in `block_in_place` on the multi-threaded runtime, so a long one (a 25,000-point history page,
 //! a search) lets the runtime move the thread's other tasks elsewhere instead of holding them up.
 
-use super::sqlite_writer::{fetch, register_regexp, to_sqlx, DirectRow, STATEMENT_CACHE};
+use super::sqlite_writer::{
+    fetch, for_each_i64, register_regexp, to_sqlx, DirectRow, STATEMENT_CACHE,
+};
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -52,6 +54,31 @@ impl SqliteReaders {
         values: Vec<sea_query::Value>,
         limit: Option<usize>,
     ) -> Result<Vec<DirectRow>, sqlx::Error> {
+        self.read(limit == Some(1), |connection| {
+            fetch(connection, sql, values, limit)
+        })
+        .await
+    }
+
+    /// Streams the first column of each row of one read statement into `visit` until it answers `false`.
+    pub(crate) async fn for_each_i64(
+        &self,
+        sql: &str,
+        values: Vec<sea_query::Value>,
+        visit: impl FnMut(i64) -> bool,
+    ) -> Result<(), sqlx::Error> {
+        self.read(false, |connection| {
+            for_each_i64(connection, sql, values, visit)
+        })
+        .await
+    }
+
+    /// Runs `read` on an idle connection (or a new one), then returns the connection to the pool.
+    async fn read<T>(
+        &self,
+        single_row: bool,
+        read: impl FnOnce(&Connection) -> Result<T, sqlx::Error>,
+    ) -> Result<T, sqlx::Error> {
         let _permit = self
             .inner
             .permits
@@ -68,8 +95,7 @@ impl SqliteReaders {
             Some(connection) => connection,
             None => open_reader(&self.inner.path)?,
         };
-        let single_row = limit == Some(1);
-        let result = run_read(single_row, || fetch(&connection, sql, values, limit));
+        let result = run_read(single_row, || read(&connection));
         if !self.inner.closed.load(Ordering::Acquire) {
             self.inner
                 .idle

@@ -89,6 +89,17 @@ impl SqliteWriter {
         fetch(connection(&guard)?, sql, values, limit)
     }
 
+    /// Streams the first column of each row into `visit` until it answers `false`, on the write connection.
+    pub(crate) async fn for_each_i64(
+        &self,
+        sql: &str,
+        values: Vec<sea_query::Value>,
+        visit: impl FnMut(i64) -> bool,
+    ) -> Result<(), sqlx::Error> {
+        let guard = self.lock().await?;
+        for_each_i64(connection(&guard)?, sql, values, visit)
+    }
+
     pub(crate) async fn begin(&self) -> Result<DirectTransaction, sqlx::Error> {
         let guard = self.lock().await?;
         connection(&guard)?
@@ -223,6 +234,25 @@ pub(crate) fn fetch(
         });
     }
     Ok(result)
+}
+
+/// Streams the first column of each row, read as an integer, into `visit` until it answers `false`; no
+/// row is kept.
+pub(crate) fn for_each_i64(
+    connection: &Connection,
+    sql: &str,
+    values: Vec<sea_query::Value>,
+    mut visit: impl FnMut(i64) -> bool,
+) -> Result<(), sqlx::Error> {
+    let mut statement = connection.prepare_cached(sql).map_err(to_sqlx)?;
+    bind(&mut statement, values)?;
+    let mut rows = statement.raw_query();
+    while let Some(row) = rows.next().map_err(to_sqlx)? {
+        if !visit(row.get::<_, i64>(0).map_err(to_sqlx)?) {
+            break;
+        }
+    }
+    Ok(())
 }
 
 fn bind(

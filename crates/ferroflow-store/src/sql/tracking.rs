@@ -90,7 +90,7 @@ fn run_info_from_row(row: &Row) -> Result<RunInfo> {
     })
 }
 
-fn metric_from_row(row: &Row, with_run_id: bool) -> Result<Metric> {
+pub(super) fn metric_from_row(row: &Row, with_run_id: bool) -> Result<Metric> {
     let value: f64 = row.get("value")?;
     let is_nan: bool = row.get("is_nan")?;
     Ok(Metric {
@@ -113,7 +113,7 @@ const RUN_COLUMNS: &str =
     "run_uuid, name, experiment_id, user_id, status, start_time, end_time, artifact_uri, lifecycle_stage";
 const EXPERIMENT_COLUMNS: &str =
     "experiment_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time, workspace";
-const METRIC_COLUMNS: &str = "\"key\", value, timestamp, step, is_nan, run_uuid";
+pub(super) const METRIC_COLUMNS: &str = "\"key\", value, timestamp, step, is_nan, run_uuid";
 
 impl SqlStore {
     async fn experiments_by_ids(&self, ids: &[i64]) -> Result<Vec<Experiment>> {
@@ -1124,70 +1124,14 @@ impl TrackingStore for SqlStore {
         steps: Option<(i64, i64)>,
         max_results: usize,
     ) -> Result<Vec<Metric>> {
-        let (start_step, end_step) = steps.unwrap_or((i64::MIN, i64::MAX));
-        // NTILE takes an INTEGER on PostgreSQL.
-        let buckets = i32::try_from(max_results.max(1)).unwrap_or(i32::MAX);
-        let sampled_sql = format!(
-            "SELECT {METRIC_COLUMNS} FROM ( \
-               SELECT bucketed.*, ROW_NUMBER() OVER (PARTITION BY bucket ORDER BY step, timestamp, value, is_nan) AS rank_in_bucket \
-               FROM (SELECT {METRIC_COLUMNS}, \
-                     NTILE(?) OVER (ORDER BY step, timestamp, value, is_nan) AS bucket \
-                     FROM metrics WHERE run_uuid = ? AND \"key\" = ? AND step >= ? AND step <= ?) AS bucketed) AS ranked \
-             WHERE rank_in_bucket = 1 ORDER BY step, timestamp, value, is_nan"
-        );
-        let last_sql = format!(
-            "SELECT {METRIC_COLUMNS} FROM metrics \
-             WHERE run_uuid = ? AND \"key\" = ? AND step >= ? AND step <= ? \
-             ORDER BY step DESC, timestamp DESC, value DESC, is_nan DESC LIMIT 1"
-        );
+        // MLflow's NTILE sample, found by position without sorting the history (`metric_sampling.rs`).
+        let range = steps.unwrap_or((i64::MIN, i64::MAX));
         let mut metrics = Vec::new();
         for run_id in run_ids {
-            // Rows are split into `max_results` even buckets in SQL and the first row of each is kept, so at
-            // most `max_results` rows per run leave the database however long the history is.
-            let rows = self
-                .pools
-                .fetch_all(
-                    query(sampled_sql.clone())
-                        .bind(buckets)
-                        .bind(run_id.as_str())
-                        .bind(key)
-                        .bind(start_step)
-                        .bind(end_step),
-                )
-                .await
-                .map_err(db_error)?;
-            let mut sampled = rows
-                .iter()
-                .map(|row| metric_from_row(row, true))
-                .collect::<Result<Vec<_>>>()?;
-            // The buckets keep the first point; the last point of the range is kept too.
-            let last_row = self
-                .pools
-                .fetch_optional(
-                    query(last_sql.clone())
-                        .bind(run_id.as_str())
-                        .bind(key)
-                        .bind(start_step)
-                        .bind(end_step),
-                )
-                .await
-                .map_err(db_error)?;
-            if let Some(row) = last_row {
-                let last = metric_from_row(&row, true)?;
-                let same_point = |metric: &Metric| {
-                    metric.step == last.step
-                        && metric.timestamp == last.timestamp
-                        && (metric.value == last.value
-                            || (metric.value.is_nan() && last.value.is_nan()))
-                };
-                if !sampled.last().is_some_and(same_point) {
-                    if sampled.len() >= max_results {
-                        sampled.pop();
-                    }
-                    sampled.push(last);
-                }
-            }
-            metrics.extend(sampled);
+            metrics.extend(
+                self.sample_metric_history(run_id, key, range, max_results)
+                    .await?,
+            );
         }
         Ok(metrics)
     }

@@ -530,6 +530,99 @@ async fn metric_history_pages_and_samples(backend: Backend) {
     );
 }
 
+/// MLflow's sample of a sorted history by brute force: NTILE(`buckets`) over the rows, the first row of
+/// each bucket, and the last row in place of the last bucket's.
+fn ntile_sample(sorted: &[(i64, i64, f64)], buckets: usize) -> Vec<(i64, i64, f64)> {
+    if sorted.len() <= buckets {
+        return sorted.to_vec();
+    }
+    let (size, longer) = (sorted.len() / buckets, sorted.len() % buckets);
+    let mut kept = Vec::new();
+    let mut start = 0;
+    for bucket in 0..buckets {
+        kept.push(sorted[start]);
+        start += if bucket < longer { size + 1 } else { size };
+    }
+    let last = sorted[sorted.len() - 1];
+    if kept.last() != Some(&last) {
+        kept.pop();
+        kept.push(last);
+    }
+    kept
+}
+
+async fn metric_sampling_is_mlflows_ntile(backend: Backend) {
+    let Some(fixture) = fixture(backend).await else {
+        return;
+    };
+    let store = &fixture.store;
+    store.create_run(new_run("r1", "0", 10)).await.unwrap();
+    // Four shapes: one point a step; every point at step 0 (`log_metric` without a step); groups of seven
+    // points a step whose timestamps run backwards (so the order within a step is not the order logged);
+    // and equal (step, timestamp) pairs told apart by value.
+    let mut shapes: Vec<(&str, Vec<(i64, i64, f64)>)> = vec![
+        (
+            "unique",
+            (0..1000).map(|i| (i, 5000 + i, (i % 13) as f64)).collect(),
+        ),
+        ("flat", (0..300).map(|i| (0, 9000 - i, i as f64)).collect()),
+        (
+            "groups",
+            (0..700)
+                .map(|i| (i / 7, 10_000 - i, (i % 5) as f64))
+                .collect(),
+        ),
+        (
+            "ties",
+            (0..90).map(|i| (i / 30, 42, i as f64 / 4.0)).collect(),
+        ),
+    ];
+    for (key, points) in &shapes {
+        for chunk in points.chunks(400) {
+            let metrics = chunk
+                .iter()
+                .map(|&(step, timestamp, value)| metric(key, value, timestamp, step))
+                .collect();
+            store
+                .log_batch(
+                    "r1",
+                    Batch {
+                        metrics,
+                        ..Batch::default()
+                    },
+                )
+                .await
+                .unwrap();
+        }
+    }
+    for (key, points) in &mut shapes {
+        points.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)).then(a.2.total_cmp(&b.2)));
+        for range in [None, Some((3, 40)), Some((0, 0)), Some((2000, 3000))] {
+            let in_range: Vec<_> = points
+                .iter()
+                .copied()
+                .filter(|p| range.is_none_or(|(lo, hi)| (lo..=hi).contains(&p.0)))
+                .collect();
+            for buckets in [1, 2, 7, 50, 299, 300, 2500] {
+                let sampled = store
+                    .get_metric_history_bulk_interval(&["r1".to_owned()], key, range, buckets)
+                    .await
+                    .unwrap();
+                let got: Vec<_> = sampled
+                    .iter()
+                    .map(|m| (m.step, m.timestamp, m.value))
+                    .collect();
+                assert_eq!(
+                    got,
+                    ntile_sample(&in_range, buckets),
+                    "{backend:?} {key} {range:?} {buckets}"
+                );
+                assert!(sampled.iter().all(|m| m.run_id.as_deref() == Some("r1")));
+            }
+        }
+    }
+}
+
 async fn inputs_outputs_and_dataset_search(backend: Backend) {
     let Some(fixture) = fixture(backend).await else {
         return;
@@ -926,6 +1019,7 @@ on_every_backend!(
     runs_and_batches,
     large_batches_keep_the_latest_metric,
     metric_history_pages_and_samples,
+    metric_sampling_is_mlflows_ntile,
     inputs_outputs_and_dataset_search,
     search_runs_pages_in_sql,
     concurrent_writers_never_see_locked_database,
