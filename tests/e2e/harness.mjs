@@ -164,3 +164,45 @@ export async function screenshot(page, name) {
   }
   return file;
 }
+
+/**
+ * Text inside `selector` whose contrast with its background is under WCAG AA's 4.5:1 (disabled controls
+ * are exempt, as WCAG exempts inactive components). Each entry names the text and its ratio.
+ */
+export function lowContrast(page, selector) {
+  return page.evaluate((root) => {
+    const parse = (color) => {
+      const parts = color.match(/[\d.]+/g)?.map(Number) ?? [0, 0, 0, 0];
+      return { rgb: parts.slice(0, 3), alpha: parts.length > 3 ? parts[3] : 1 };
+    };
+    const luminance = ([r, g, b]) => {
+      const channel = (value) => {
+        const c = value / 255;
+        return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+      };
+      return 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b);
+    };
+    const background = (element) => {
+      for (let node = element; node; node = node.parentElement) {
+        const color = parse(getComputedStyle(node).backgroundColor);
+        if (color.alpha > 0.5) return color.rgb;
+      }
+      return [255, 255, 255];
+    };
+    const found = [];
+    for (const container of document.querySelectorAll(root)) {
+      const walker = document.createTreeWalker(container, NodeFilter.SHOW_TEXT);
+      for (let text = walker.nextNode(); text; text = walker.nextNode()) {
+        const element = text.parentElement;
+        if (!text.textContent.trim() || !element || element.closest(":disabled, option")) continue;
+        const box = element.getBoundingClientRect();
+        if (!box.width || !box.height) continue;
+        const front = luminance(parse(getComputedStyle(element).color).rgb);
+        const back = luminance(background(element));
+        const ratio = (Math.max(front, back) + 0.05) / (Math.min(front, back) + 0.05);
+        if (ratio < 4.5) found.push(`${text.textContent.trim().slice(0, 40)}: ${ratio.toFixed(2)}`);
+      }
+    }
+    return found;
+  }, selector);
+}
