@@ -1,4 +1,4 @@
-import { useState } from "react";
+import { useId, useState } from "react";
 import type { Tag } from "../api";
 import { ErrorBox } from "./Feedback";
 
@@ -15,6 +15,7 @@ export function TagEditor(props: {
   const [newKey, setNewKey] = useState("");
   const [newValue, setNewValue] = useState("");
   const [error, setError] = useState<unknown>();
+  const addForm = useId();
   const shown = props.tags.filter((tag) => !props.hidden?.(tag.key));
 
   async function act(action: () => Promise<unknown>) {
@@ -41,7 +42,7 @@ export function TagEditor(props: {
         </thead>
         <tbody>
           {shown.map((tag) => (
-            <tr key={tag.key}>
+            <tr key={tag.key} data-tag={tag.key}>
               <td>
                 <code>{tag.key}</code>
               </td>
@@ -84,27 +85,31 @@ export function TagEditor(props: {
           ))}
           <tr>
             <td>
-              <input aria-label="New tag key" placeholder="key" value={newKey} onChange={(event) => setNewKey(event.target.value)} />
+              <input form={addForm} aria-label="New tag key" placeholder="key" value={newKey} onChange={(event) => setNewKey(event.target.value)} />
             </td>
             <td>
-              <input aria-label="New tag value" placeholder="value" value={newValue} onChange={(event) => setNewValue(event.target.value)} />
+              <input form={addForm} aria-label="New tag value" placeholder="value" value={newValue} onChange={(event) => setNewValue(event.target.value)} />
             </td>
             <td>
-              <button
-                disabled={!newKey.trim()}
-                onClick={async () => {
-                  if (await act(() => props.onSet(newKey.trim(), newValue))) {
-                    setNewKey("");
-                    setNewValue("");
-                  }
-                }}
-              >
+              <button type="submit" form={addForm} disabled={!newKey.trim()}>
                 Add tag
               </button>
             </td>
           </tr>
         </tbody>
       </table>
+      {/* The add row's fields belong to this form (a form cannot wrap table cells), so Enter adds the tag. */}
+      <form
+        id={addForm}
+        aria-label={`Add to ${props.label}`}
+        onSubmit={async (event) => {
+          event.preventDefault();
+          if (newKey.trim() && (await act(() => props.onSet(newKey.trim(), newValue)))) {
+            setNewKey("");
+            setNewValue("");
+          }
+        }}
+      />
     </div>
   );
 }
@@ -117,7 +122,13 @@ export function DescriptionEditor({ value, onSave }: { value: string; onSave: (t
   if (!editing)
     return (
       <div className="description">
-        {value ? <p className="pre-line">{value}</p> : <p className="muted">No description.</p>}
+        {value ? (
+          <p className="pre-line" data-testid="description">
+            {value}
+          </p>
+        ) : (
+          <p className="muted">No description.</p>
+        )}
         <button
           onClick={() => {
             setDraft(value);
