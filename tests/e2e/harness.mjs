@@ -7,6 +7,9 @@
 //   CHROMIUM_PATH     the Chromium executable (default: /usr/bin/chromium)
 //   E2E_HEADED=1      show the browser
 //   E2E_DOCS=0        don't copy screenshots to docs/ui/ (default: copy, except under CI=true)
+//   E2E_SLOW_WRITES_MS=N  hold every write the page sends to the API (POST, PATCH, DELETE) for N ms, as a
+//                     loaded machine does: a journey that checks the API before the page saw the answer fails
+//   E2E_SLOW_READS_MS=N   the same for the page's GET requests: a journey that reads a table before it loaded fails
 import { spawn } from "node:child_process";
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
@@ -143,6 +146,15 @@ export async function launchBrowser() {
 /** A fresh page of 1400x900 that fails the test on any uncaught page error or console error. */
 export async function newPage(browser) {
   const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+  const slowWrites = Number(process.env.E2E_SLOW_WRITES_MS || 0);
+  const slowReads = Number(process.env.E2E_SLOW_READS_MS || 0);
+  if (slowWrites > 0 || slowReads > 0) {
+    await context.route("**/ajax-api/**", async (route) => {
+      const delay = route.request().method() === "GET" ? slowReads : slowWrites;
+      if (delay > 0) await new Promise((done) => setTimeout(done, delay));
+      await route.continue();
+    });
+  }
   const page = await context.newPage();
   const problems = [];
   page.on("pageerror", (error) => problems.push(`pageerror: ${error.message}`));
