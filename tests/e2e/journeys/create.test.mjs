@@ -52,6 +52,16 @@ async function tabWalk(page, count) {
   return names;
 }
 
+/** Presses Tab from the top of the page until `name` has focus; fails after `limit` presses. */
+async function tabTo(page, name, limit = 60) {
+  await page.locator("body").focus();
+  for (let press = 1; press <= limit; press++) {
+    await page.keyboard.press("Tab");
+    if ((await focusedName(page)) === name) return press;
+  }
+  throw new Error(`${name} not reached by Tab in ${limit} presses`);
+}
+
 /** Every field of the open dialog has a label (a <label>, aria-label or aria-labelledby). */
 const unlabelledFields = (page) =>
   page.evaluate(() =>
@@ -75,8 +85,7 @@ test("create a registered model with a description and tags, by keyboard", async
   const page = await newPage(browser);
   await page.goto(`${server.url}/models`);
   await page.getByText("No models yet.").waitFor();
-  const create = page.getByRole("button", { name: "Create model" });
-  await create.focus();
+  await tabTo(page, "Create model");
   await page.keyboard.press("Enter");
   const dialog = page.getByRole("dialog", { name: "Create model" });
   await dialog.waitFor();
@@ -130,7 +139,8 @@ test("register a run's model folder as a model version from the artifact browser
   await page.getByTestId("mlmodel-flavors").waitFor();
   assert.equal(await page.getByTestId("mlmodel-flavors").innerText(), "python_function, sklearn");
   const register = page.getByRole("button", { name: "Register model" });
-  await register.click();
+  await tabTo(page, "Register model");
+  await page.keyboard.press("Enter");
   const dialog = page.getByRole("dialog", { name: "Register model" });
   await dialog.waitFor();
   await dialog.getByText(`runs:/${runId}/model`).waitFor();
@@ -168,7 +178,9 @@ test("register a run's model folder as a model version from the artifact browser
 test("create a prompt and a chat version of it, read back by mlflow.genai.load_prompt", async () => {
   const page = await newPage(browser);
   await page.goto(`${server.url}/prompts`);
-  await page.getByRole("button", { name: "Create prompt" }).click();
+  await page.getByText("No prompts yet.").waitFor();
+  await tabTo(page, "Create prompt");
+  await page.keyboard.press("Enter");
   const dialog = page.getByRole("dialog", { name: "Create prompt" });
   await dialog.waitFor();
   assert.equal(await focusedName(page), "Name");
@@ -213,7 +225,8 @@ test("create a prompt and a chat version of it, read back by mlflow.genai.load_p
   });
 
   // New version: chat messages, started from the shown version's template.
-  await page.getByRole("button", { name: "New version" }).click();
+  await tabTo(page, "New version");
+  await page.keyboard.press("Enter");
   const next = page.getByRole("dialog", { name: "New version of fraud-triage" });
   await next.waitFor();
   assert.equal(await next.getByLabel("Template").inputValue(), "Classify {{transaction}} as fraud or not.\nAnswer in {{language}}.");
