@@ -21,7 +21,8 @@ export function FormDialog(props: {
   const form = useRef<HTMLFormElement>(null);
   useEffect(() => {
     const opener = document.activeElement as HTMLElement | null;
-    const first = form.current?.querySelector<HTMLInputElement>("input, textarea, select");
+    // The first field in reading order; of a radio group, the checked one (where Tab would land).
+    const first = form.current?.querySelector<HTMLInputElement>("input:not([type=radio]), input[type=radio]:checked, textarea, select");
     first?.focus();
     if (first instanceof HTMLInputElement) first.select();
     return () => opener?.focus();

@@ -1,6 +1,7 @@
 import { useId, useState } from "react";
 import type { Tag } from "../api";
 import { ErrorBox } from "./Feedback";
+import { useAction } from "../lib/useAction";
 
 /** A table of tags with inline edit, delete and an add row; every change goes to the server first. */
 export function TagEditor(props: {
@@ -14,20 +15,10 @@ export function TagEditor(props: {
   const [draft, setDraft] = useState("");
   const [newKey, setNewKey] = useState("");
   const [newValue, setNewValue] = useState("");
-  const [error, setError] = useState<unknown>();
+  const [error, act] = useAction();
   const addForm = useId();
   const shown = props.tags.filter((tag) => !props.hidden?.(tag.key));
 
-  async function act(action: () => Promise<unknown>) {
-    setError(undefined);
-    try {
-      await action();
-      return true;
-    } catch (failure) {
-      setError(failure);
-      return false;
-    }
-  }
 
   return (
     <div className="tag-editor">
@@ -118,7 +109,7 @@ export function TagEditor(props: {
 export function DescriptionEditor({ value, onSave }: { value: string; onSave: (text: string) => Promise<unknown> }) {
   const [editing, setEditing] = useState(false);
   const [draft, setDraft] = useState(value);
-  const [error, setError] = useState<unknown>();
+  const [error, act] = useAction();
   if (!editing)
     return (
       <div className="description">
@@ -144,13 +135,7 @@ export function DescriptionEditor({ value, onSave }: { value: string; onSave: (t
       className="description"
       onSubmit={async (event) => {
         event.preventDefault();
-        setError(undefined);
-        try {
-          await onSave(draft);
-          setEditing(false);
-        } catch (failure) {
-          setError(failure);
-        }
+        if (await act(() => onSave(draft))) setEditing(false);
       }}
     >
       <textarea aria-label="Description" rows={4} cols={80} value={draft} autoFocus onChange={(event) => setDraft(event.target.value)} />
