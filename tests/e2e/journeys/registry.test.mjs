@@ -141,6 +141,12 @@ test("model page edits description, transitions stages, sets aliases and tags", 
 test("version page links its source run and edits tags, aliases, stage and description", async () => {
   const page = await newPage(browser);
   await page.goto(`${server.url}/models/fraud-classifier`);
+  // The versions table links each source run by id; /runs/<id> finds its experiment and replaces itself.
+  await page.getByRole("link", { name: fraudVersions[1].runId }).click();
+  await page.waitForURL(new RegExp(`/experiments/${experimentId}/runs/${fraudVersions[1].runId}$`));
+  await page.getByRole("heading", { name: "train-fraud-classifier-2" }).waitFor();
+  await page.goBack();
+  await page.waitForURL(/\/models\/fraud-classifier$/);
   await page.getByRole("link", { name: "Version 1" }).click();
   await page.waitForURL(/\/models\/fraud-classifier\/versions\/1$/);
   await page.getByRole("heading", { name: "fraud-classifier · Version 1" }).waitFor();
