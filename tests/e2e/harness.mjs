@@ -7,6 +7,9 @@
 //   CHROMIUM_PATH     the Chromium executable (default: /usr/bin/chromium)
 //   E2E_HEADED=1      show the browser
 //   E2E_DOCS=0        don't copy screenshots to docs/ui/ (default: copy, except under CI=true)
+//   E2E_SLOW_WRITES_MS=N  hold every write the page sends to the API (POST, PATCH, DELETE) for N ms, as a
+//                     loaded machine does: a journey that checks the API before the page saw the answer fails
+//   E2E_SLOW_READS_MS=N   the same for the page's GET requests: a journey that reads a table before it loaded fails
 import { spawn } from "node:child_process";
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
@@ -143,6 +146,15 @@ export async function launchBrowser() {
 /** A fresh page of 1400x900 that fails the test on any uncaught page error or console error. */
 export async function newPage(browser) {
   const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+  const slowWrites = Number(process.env.E2E_SLOW_WRITES_MS || 0);
+  const slowReads = Number(process.env.E2E_SLOW_READS_MS || 0);
+  if (slowWrites > 0 || slowReads > 0) {
+    await context.route("**/ajax-api/**", async (route) => {
+      const delay = route.request().method() === "GET" ? slowReads : slowWrites;
+      if (delay > 0) await new Promise((done) => setTimeout(done, delay));
+      await route.continue();
+    });
+  }
   const page = await context.newPage();
   const problems = [];
   page.on("pageerror", (error) => problems.push(`pageerror: ${error.message}`));
@@ -163,4 +175,46 @@ export async function screenshot(page, name) {
     copyFileSync(file, join(DOCS, `${name}.png`));
   }
   return file;
+}
+
+/**
+ * Text inside `selector` whose contrast with its background is under WCAG AA's 4.5:1 (disabled controls
+ * are exempt, as WCAG exempts inactive components). Each entry names the text and its ratio.
+ */
+export function lowContrast(page, selector) {
+  return page.evaluate((root) => {
+    const parse = (color) => {
+      const parts = color.match(/[\d.]+/g)?.map(Number) ?? [0, 0, 0, 0];
+      return { rgb: parts.slice(0, 3), alpha: parts.length > 3 ? parts[3] : 1 };
+    };
+    const luminance = ([r, g, b]) => {
+      const channel = (value) => {
+        const c = value / 255;
+        return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+      };
+      return 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b);
+    };
+    const background = (element) => {
+      for (let node = element; node; node = node.parentElement) {
+        const color = parse(getComputedStyle(node).backgroundColor);
+        if (color.alpha > 0.5) return color.rgb;
+      }
+      return [255, 255, 255];
+    };
+    const found = [];
+    for (const container of document.querySelectorAll(root)) {
+      const walker = document.createTreeWalker(container, NodeFilter.SHOW_TEXT);
+      for (let text = walker.nextNode(); text; text = walker.nextNode()) {
+        const element = text.parentElement;
+        if (!text.textContent.trim() || !element || element.closest(":disabled, option")) continue;
+        const box = element.getBoundingClientRect();
+        if (!box.width || !box.height) continue;
+        const front = luminance(parse(getComputedStyle(element).color).rgb);
+        const back = luminance(background(element));
+        const ratio = (Math.max(front, back) + 0.05) / (Math.min(front, back) + 0.05);
+        if (ratio < 4.5) found.push(`${text.textContent.trim().slice(0, 40)}: ${ratio.toFixed(2)}`);
+      }
+    }
+    return found;
+  }, selector);
 }

@@ -1,11 +1,15 @@
 // Typed calls of the model registry (registered models, versions, aliases, stages) and of prompts, which
 // MLflow keeps as registered models tagged `mlflow.prompt.is_prompt`.
-import { del, get, patch, post, type Tag } from "./api";
+import { ApiError, del, get, patch, post, type Tag } from "./api";
 
 export const IS_PROMPT_TAG = "mlflow.prompt.is_prompt";
 export const PROMPT_TEXT_TAG = "mlflow.prompt.text";
 export const PROMPT_TYPE_TAG = "_mlflow_prompt_type";
 export const STAGES = ["None", "Staging", "Production", "Archived"] as const;
+/** The `source` MLflow's Python client gives a prompt version (the field is required and unused). */
+export const PROMPT_SOURCE = "dummy-source";
+/** MLflow's rule for prompt names (`mlflow.prompt.constants.PROMPT_NAME_RULE`). */
+export const PROMPT_NAME_RULE = /^[a-zA-Z0-9_.-]+$/;
 
 export interface Alias {
   alias: string;
@@ -89,6 +93,14 @@ export async function searchModelVersions(name: string, prompts = false): Promis
 export const getModelVersion = (name: string, version: string) =>
   get<{ model_version: ModelVersion }>("/model-versions/get", { name, version }).then((answer) => answer.model_version);
 
+export const createRegisteredModel = (name: string, description: string, tags: Tag[]) =>
+  post<{ registered_model: RegisteredModel }>("/registered-models/create", { name, description: description || undefined, tags }).then(
+    (answer) => answer.registered_model,
+  );
+export const deleteRegisteredModel = (name: string) => del("/registered-models/delete", { name });
+export const createModelVersion = (version: { name: string; source: string; run_id?: string; description?: string; tags?: Tag[] }) =>
+  post<{ model_version: ModelVersion }>("/model-versions/create", version).then((answer) => answer.model_version);
+
 export const updateRegisteredModel = (name: string, description: string) => patch("/registered-models/update", { name, description });
 export const setRegisteredModelTag = (name: string, key: string, value: string) => post("/registered-models/set-tag", { name, key, value });
 export const deleteRegisteredModelTag = (name: string, key: string) => del("/registered-models/delete-tag", { name, key });
@@ -134,4 +146,65 @@ export function promptTemplate(version: ModelVersion): PromptTemplate {
 export function templateLines(template: PromptTemplate): string[] {
   if (template.kind === "text") return template.text.split("\n");
   return template.messages.flatMap((message) => `[${message.role}] ${message.content}`.split("\n"));
+}
+
+/** `json.dumps` of Python's standard library with its defaults (", " and ": " separators, non-ASCII escaped). */
+export function pythonJsonDumps(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(pythonJsonDumps).join(", ")}]`;
+  if (value !== null && typeof value === "object")
+    return `{${Object.entries(value as Record<string, unknown>)
+      .map(([key, item]) => `${pythonJsonDumps(key)}: ${pythonJsonDumps(item)}`)
+      .join(", ")}}`;
+  return JSON.stringify(value).replace(/[\u0080-\uffff]/g, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}
+
+const invalid = (message: string) => new ApiError(400, "INVALID_PARAMETER_VALUE", message);
+
+/**
+ * Registers a prompt version with the calls MLflow 3.17's `MlflowClient.register_prompt` makes, so
+ * `mlflow.genai.load_prompt` reads it back: get the registered model; create it tagged
+ * `mlflow.prompt.is_prompt` (description = commit message) when missing, else set the prompt tags on it;
+ * then create a version with source "dummy-source", the commit message as description, and the tags plus
+ * the prompt's own (`mlflow.prompt.text`, `_mlflow_prompt_type`). A failed first version removes the new prompt.
+ */
+export async function registerPrompt(name: string, template: PromptTemplate, commitMessage: string, tags: Tag[]): Promise<ModelVersion> {
+  if (!name) throw invalid("Prompt name must be a non-empty string.");
+  if (!PROMPT_NAME_RULE.test(name)) throw invalid("Prompt name can only contain alphanumeric characters, hyphens, underscores, and dots.");
+  let existing: RegisteredModel | undefined;
+  try {
+    existing = await getRegisteredModel(name);
+  } catch (failure) {
+    if (!(failure instanceof ApiError && failure.code === "RESOURCE_DOES_NOT_EXIST")) throw failure;
+  }
+  if (existing && !isPrompt(existing))
+    throw invalid(
+      `Model '${name}' exists with the same name. MLflow does not allow registering a prompt with the same name as an existing model. Please choose a different name for the prompt.`,
+    );
+  const userTags = tags.filter((tag) => tag.key !== IS_PROMPT_TAG);
+  if (existing) {
+    for (const tag of userTags) await setRegisteredModelTag(name, tag.key, tag.value);
+  } else {
+    await createRegisteredModel(name, commitMessage, [{ key: IS_PROMPT_TAG, value: "true" }, ...userTags]);
+  }
+  const own =
+    template.kind === "text"
+      ? [
+          { key: PROMPT_TYPE_TAG, value: "text" },
+          { key: PROMPT_TEXT_TAG, value: template.text },
+        ]
+      : [
+          { key: PROMPT_TYPE_TAG, value: "chat" },
+          { key: PROMPT_TEXT_TAG, value: pythonJsonDumps(template.messages) },
+        ];
+  try {
+    return await createModelVersion({
+      name,
+      source: PROMPT_SOURCE,
+      description: commitMessage || undefined,
+      tags: [...userTags, { key: IS_PROMPT_TAG, value: "true" }, ...own],
+    });
+  } catch (failure) {
+    if (!existing) await deleteRegisteredModel(name).catch(() => undefined);
+    throw failure;
+  }
 }

@@ -4,6 +4,7 @@ import { NotFoundPage } from "./pages/Placeholder";
 import { ExperimentsPage } from "./pages/ExperimentsPage";
 import { RunsPage } from "./pages/RunsPage";
 import { RunPage } from "./pages/RunPage";
+import { RunRedirect } from "./pages/RunRedirect";
 import { ComparePage } from "./pages/ComparePage";
 import { MetricPage } from "./pages/MetricPage";
 import { RegistryListPage } from "./pages/RegistryListPage";
@@ -20,6 +21,7 @@ import { TracePage } from "./pages/TracePage";
  *   /experiments                                    experiment list
  *   /experiments/:experimentIds                     runs of one or more experiments (ids joined by ",")
  *   /experiments/:experimentId/runs/:runId          run page (?tab=overview|params|metrics|tags|datasets|artifacts)
+ *   /runs/:runId                                    a run by id alone: redirects to its run page
  *   /metric?runs=a,b&key=loss                       metric chart of several runs
  *   /compare?runs=a,b,c                             compare view (params, metrics, parallel coordinates, scatter)
  *   /models?q=                                      registered models (search in ?q=)
@@ -39,6 +41,7 @@ export const routes: RouteObject[] = [
       { path: "experiments", element: <ExperimentsPage /> },
       { path: "experiments/:experimentIds", element: <RunsPage /> },
       { path: "experiments/:experimentId/runs/:runId", element: <RunPage /> },
+      { path: "runs/:runId", element: <RunRedirect /> },
       { path: "metric", element: <MetricPage /> },
       { path: "compare", element: <ComparePage /> },
       { path: "models", element: <RegistryListPage kind="models" key="models" /> },

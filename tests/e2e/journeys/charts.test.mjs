@@ -9,12 +9,14 @@ let browser;
 let experimentId;
 const runIds = [];
 const STEPS = 5000;
+let startTime;
 
 before(async () => {
   server = await startServer();
   browser = await launchBrowser();
   experimentId = await server.api.createExperiment("long-training");
   const start = Date.now() - STEPS * 100;
+  startTime = start;
   for (const [index, lr] of [0.1, 0.03, 0.01].entries()) {
     const runId = await server.api.createRun(experimentId, { name: `lr-${lr}`, start_time: start });
     runIds.push(runId);
@@ -51,7 +53,10 @@ test("a long metric of three runs is sampled by the server and drawn overlaid", 
   const points = Number(await chart.getAttribute("data-points"));
   // 1000 samples a run out of 5000 points, both ends kept.
   assert.ok(points <= 3000 && points >= 2900, `points ${points}`);
-  assert.deepEqual(await chart.locator(".u-legend .u-series th").allInnerTexts().then((labels) => labels.map((label) => label.trim())), ["step", "lr-0.1", "lr-0.03", "lr-0.01"]);
+  // The chart starts with the run ids from the URL; the legend names the runs once they have loaded.
+  await page.waitForFunction(() =>
+    [...document.querySelectorAll('[data-testid="chart-loss"] .u-legend .u-series th')].map((cell) => cell.textContent.trim()).join("|") === "step|lr-0.1|lr-0.03|lr-0.01",
+  );
   await screenshot(page, "metric-chart");
 
   // Log scale, wall time and smoothing are in the URL.
@@ -90,6 +95,61 @@ test("a long metric of three runs is sampled by the server and drawn overlaid", 
   assert.deepEqual(page.problems, []);
   await page.context().close();
 });
+
+/** Drags across the chart's plot from `from` to `to` (fractions of its width). */
+async function dragAcross(page, chart, from, to) {
+  const box = await chart.locator(".u-over").boundingBox();
+  await page.mouse.move(box.x + box.width * from, box.y + box.height / 2);
+  await page.mouse.down();
+  await page.mouse.move(box.x + box.width * to, box.y + box.height / 2, { steps: 5 });
+  await page.mouse.up();
+}
+const chartNumber = (page, name) => page.evaluate((attribute) => Number(document.querySelector('[data-testid="chart-loss"]')?.getAttribute(attribute)), name);
+
+for (const axis of ["wall", "relative"]) {
+  test(`zooming on the ${axis}-time axis fetches the steps drawn in the window in detail`, async () => {
+    const page = await newPage(browser);
+    await page.goto(`${server.url}/metric?runs=${runIds.join(",")}&key=loss&x=${axis}`);
+    const chart = page.getByTestId("chart-loss");
+    await chart.locator("canvas").waitFor();
+    await page.waitForFunction(() => Number(document.querySelector('[data-testid="chart-loss"]')?.getAttribute("data-visible-points")) > 0);
+    const sampled = await chartNumber(page, "data-points");
+    assert.ok(sampled <= 3000 && sampled >= 2900, `points ${sampled}`);
+    assert.equal(await chartNumber(page, "data-visible-points"), sampled);
+
+    // A tenth of the width: about a tenth of the 1,000 samples a run are drawn there before the zoom.
+    await dragAcross(page, chart, 0.1, 0.2);
+    await page.waitForFunction(() => document.querySelector('[data-testid="chart-loss"]')?.getAttribute("data-zoomed") === "true");
+    const before = await chartNumber(page, "data-window-points-before");
+    assert.ok(before >= 200 && before <= 400, `points in the window before the zoom: ${before}`);
+    const range = await chart.getByText(/^Zoomed to steps \d+–\d+$/).innerText();
+    const [low, high] = range.match(/\d+/g).map(Number);
+    // Steps and time run together here (a step every 100 ms), so the window is about steps 500–1000.
+    assert.ok(low >= 300 && low <= 700 && high > low + 300 && high <= 1300, range);
+    // Under 1,000 steps: every point of the range comes back, and all of them are drawn.
+    await page.waitForFunction(
+      (expected) => Number(document.querySelector('[data-testid="chart-loss"]')?.getAttribute("data-points")) === expected,
+      3 * (high - low + 1),
+    );
+    await page.waitForFunction(
+      (expected) => Number(document.querySelector('[data-testid="chart-loss"]')?.getAttribute("data-visible-points")) === expected,
+      3 * (high - low + 1),
+    );
+    const after = await chartNumber(page, "data-visible-points");
+    assert.ok(after > 3 * before, `points in the window: ${before} before the zoom, ${after} after`);
+    // Relative time still counts from each run's first point, which the zoomed fetch left out.
+    const [xMin] = (await chart.getAttribute("data-x-range")).split(",").map(Number);
+    const expectedMin = axis === "relative" ? low / 10 : (startTime + low * 100) / 1000;
+    assert.ok(Math.abs(xMin - expectedMin) < 1, `x axis starts at ${xMin}, expected ${expectedMin}`);
+    if (axis === "wall") await screenshot(page, "metric-chart-time-zoom");
+
+    await chart.getByRole("button", { name: "Reset zoom" }).click();
+    await page.waitForFunction(() => document.querySelector('[data-testid="chart-loss"]')?.getAttribute("data-zoomed") === "false");
+    await page.waitForFunction((expected) => Number(document.querySelector('[data-testid="chart-loss"]')?.getAttribute("data-points")) === expected, sampled);
+    assert.deepEqual(page.problems, []);
+    await page.context().close();
+  });
+}
 
 test("compare view: table, charts, parallel coordinates and scatter", async () => {
   const page = await newPage(browser);

@@ -24,6 +24,14 @@ after(async () => {
 
 const model = async (name) => (await server.api.get("/registered-models/get", { name })).registered_model;
 const version = async (name, v) => (await server.api.get("/model-versions/get", { name, version: v })).model_version;
+/**
+ * Waits for a saved description. Not `getByText`: the open editor's textarea already holds the new text
+ * (under load the check then ran before the server stored it); the editor closes when the save answered.
+ */
+async function savedDescription(page, text) {
+  await page.getByLabel("Description").waitFor({ state: "detached" });
+  await page.getByTestId("description").filter({ hasText: text }).waitFor();
+}
 const rowNames = (page, label) => page.locator(`table[aria-label="${label}"] tbody tr td:first-child`).allInnerTexts();
 
 test("model list searches by name, keeps prompts out and deep-links the search", async () => {
@@ -57,6 +65,9 @@ test("model page edits description, transitions stages, sets aliases and tags", 
   await page.getByRole("link", { name: "fraud-classifier" }).click();
   await page.waitForURL(/\/models\/fraud-classifier$/);
   await page.getByRole("heading", { name: "fraud-classifier" }).waitFor();
+  // The heading comes from the URL at once; the versions table only when the model has loaded (reading it
+  // right after the heading found no rows when the server was slow: the flake of this journey).
+  await page.locator('table[aria-label="Versions"] tbody tr').first().waitFor();
   assert.deepEqual(await rowNames(page, "Versions"), ["Version 3", "Version 2", "Version 1"]);
   await page.getByText("Flags card fraud.").waitFor();
 
@@ -64,17 +75,18 @@ test("model page edits description, transitions stages, sets aliases and tags", 
   await page.getByRole("button", { name: "Edit description" }).click();
   await page.getByLabel("Description").fill("Flags card fraud in real time.");
   await page.getByRole("button", { name: "Save description" }).click();
-  await page.getByText("Flags card fraud in real time.").waitFor();
+  await savedDescription(page, "Flags card fraud in real time.");
   assert.equal((await model("fraud-classifier")).description, "Flags card fraud in real time.");
 
   // Stage transition from the versions table.
   await page.getByLabel("Stage of version 2").selectOption("Production");
   await page.waitForFunction(() => document.querySelector('select[aria-label="Stage of version 2"]')?.value === "Production");
   assert.equal((await version("fraud-classifier", "2")).current_stage, "Production");
+  // The select is controlled: it shows the new stage only once the page has reloaded the model after the
+  // transition answered, so waiting for it (not a fixed number of polls) orders the API check after it.
   await page.getByLabel("Stage of version 3").selectOption("Staging");
-  for (let i = 0; i < 50 && (await version("fraud-classifier", "3")).current_stage !== "Staging"; i++) await page.waitForTimeout(100);
-  assert.equal((await version("fraud-classifier", "3")).current_stage, "Staging");
   await page.waitForFunction(() => document.querySelector('select[aria-label="Stage of version 3"]')?.value === "Staging");
+  assert.equal((await version("fraud-classifier", "3")).current_stage, "Staging");
   await screenshot(page, "model");
 
   // Aliases tab (a deep link), set one and move it, then remove it.
@@ -105,10 +117,14 @@ test("model page edits description, transitions stages, sets aliases and tags", 
   await page.getByLabel("New tag key").fill("team");
   await page.getByLabel("New tag value").fill("risk");
   await page.getByRole("button", { name: "Add tag" }).click();
+  await page.locator('tr[data-tag="team"]').waitFor();
   await page.getByRole("button", { name: "Edit tag team" }).click();
   await page.getByLabel("Value of team").fill("fraud-ops");
   await page.getByLabel("Value of team").press("Enter");
-  await page.getByRole("cell", { name: "fraud-ops" }).waitFor();
+  // The cell of the open editor already names "fraud-ops" (a text field's value is part of its cell's
+  // accessible name), so wait for the editor to close, which happens when the server has stored it.
+  await page.getByLabel("Value of team").waitFor({ state: "detached" });
+  await page.getByRole("cell", { name: "fraud-ops", exact: true }).waitFor();
   assert.deepEqual((await model("fraud-classifier")).tags, [{ key: "team", value: "fraud-ops" }]);
   await page.getByRole("button", { name: "Delete tag team" }).click();
   await page.getByRole("button", { name: "Delete tag team" }).waitFor({ state: "detached" });
@@ -125,6 +141,12 @@ test("model page edits description, transitions stages, sets aliases and tags", 
 test("version page links its source run and edits tags, aliases, stage and description", async () => {
   const page = await newPage(browser);
   await page.goto(`${server.url}/models/fraud-classifier`);
+  // The versions table links each source run by id; /runs/<id> finds its experiment and replaces itself.
+  await page.getByRole("link", { name: fraudVersions[1].runId }).click();
+  await page.waitForURL(new RegExp(`/experiments/${experimentId}/runs/${fraudVersions[1].runId}$`));
+  await page.getByRole("heading", { name: "train-fraud-classifier-2" }).waitFor();
+  await page.goBack();
+  await page.waitForURL(/\/models\/fraud-classifier$/);
   await page.getByRole("link", { name: "Version 1" }).click();
   await page.waitForURL(/\/models\/fraud-classifier\/versions\/1$/);
   await page.getByRole("heading", { name: "fraud-classifier · Version 1" }).waitFor();
@@ -135,7 +157,7 @@ test("version page links its source run and edits tags, aliases, stage and descr
   await page.getByLabel("New tag key").fill("validated");
   await page.getByLabel("New tag value").fill("yes");
   await page.getByRole("button", { name: "Add tag" }).click();
-  await page.getByRole("cell", { name: "validated", exact: true }).waitFor();
+  await page.locator('tr[data-tag="validated"]').waitFor();
   assert.deepEqual((await version("fraud-classifier", "1")).tags, [{ key: "validated", value: "yes" }]);
 
   await page.getByLabel("Alias name").fill("baseline");
@@ -146,13 +168,14 @@ test("version page links its source run and edits tags, aliases, stage and descr
   await page.getByRole("button", { name: "Edit description" }).click();
   await page.getByLabel("Description").fill("First model trained on 2025 data.");
   await page.getByRole("button", { name: "Save description" }).click();
-  await page.getByText("First model trained on 2025 data.").waitFor();
+  await savedDescription(page, "First model trained on 2025 data.");
   assert.equal((await version("fraud-classifier", "1")).description, "First model trained on 2025 data.");
 
   // Transition to Production archiving the version that is there (version 2 from the previous test).
   await page.getByLabel("Archive other versions in that stage").check();
   await page.getByLabel("Stage of version 1").selectOption("Production");
-  for (let i = 0; i < 50 && (await version("fraud-classifier", "2")).current_stage !== "Archived"; i++) await page.waitForTimeout(100);
+  // The controlled select shows the stage once the page reloaded after the transition answered.
+  await page.waitForFunction(() => document.querySelector('select[aria-label="Stage of version 1"]')?.value === "Production");
   assert.equal((await version("fraud-classifier", "1")).current_stage, "Production");
   assert.equal((await version("fraud-classifier", "2")).current_stage, "Archived");
   await screenshot(page, "model-version");

@@ -128,19 +128,27 @@ test("tags are added, edited and deleted", async () => {
   const page = await newPage(browser);
   await page.goto(`${server.url}/experiments/${experimentId}/runs/${runId}?tab=tags`);
   await page.getByRole("table", { name: "Tags" }).waitFor();
-  await page.getByLabel("Tag key").fill("stage");
-  await page.getByLabel("Tag value").fill("candidate");
-  await page.getByRole("button", { name: "Add tag" }).click();
+  // The run page uses the registry's tag editor: Enter in the new tag's fields adds it.
+  await page.getByLabel("New tag key").fill("stage");
+  await page.getByLabel("New tag value").fill("candidate");
+  await page.getByLabel("New tag value").press("Enter");
   await page.locator('tr[data-tag="stage"]').waitFor();
+  assert.equal(await page.getByLabel("New tag key").inputValue(), "");
   await page.getByRole("button", { name: "Edit tag stage" }).click();
-  await page.getByLabel("New value of stage").fill("production");
-  await page.getByRole("button", { name: "Save" }).click();
+  await page.getByLabel("Value of stage").fill("production");
+  await page.getByRole("button", { name: "Save", exact: true }).click();
+  await page.getByLabel("Value of stage").waitFor({ state: "detached" });
   await page.locator('tr[data-tag="stage"] td:nth-child(2)', { hasText: "production" }).waitFor();
   await page.getByRole("button", { name: "Delete tag team" }).click();
   await page.locator('tr[data-tag="team"]').waitFor({ state: "detached" });
   const tags = Object.fromEntries((await server.api.get("/runs/get", { run_id: runId })).run.data.tags.map((tag) => [tag.key, tag.value]));
   assert.equal(tags.stage, "production");
   assert.equal(tags.team, undefined);
+  // System tags stay out of the editor, folded below it.
+  assert.equal(await page.locator('tr[data-tag^="mlflow."]').count(), 0);
+  assert.equal(tags["mlflow.user"], "ada");
+  await page.getByText(/^System tags \(\d+\)$/).click();
+  await page.getByRole("table", { name: "System tags" }).getByText("mlflow.user").waitFor();
   await screenshot(page, "run-tags");
   assert.deepEqual(page.problems, []);
   await page.context().close();

@@ -238,3 +238,34 @@ test("an error trace shows its failing spans in red", async () => {
   assert.deepEqual(page.problems, []);
   await page.context().close();
 });
+
+test("an experiment's runs page links to its traces, and the trace table links back", async () => {
+  const page = await newPage(browser);
+  await page.goto(`${server.url}/experiments/${experimentId}`);
+  await page.getByRole("heading", { name: "rag-app" }).waitFor();
+  // The header's "Traces" link (the main navigation has one for all experiments).
+  await page.locator(".page-header").getByRole("link", { name: "Traces" }).click();
+  await page.waitForURL(new RegExp(`/traces\\?experiment=${experimentId}$`));
+  await waitRows(page, 3);
+  assert.equal(await page.getByLabel("Experiment").inputValue(), experimentId);
+  await screenshot(page, "traces-of-experiment");
+
+  // Back to the runs: the "Runs" button and the breadcrumb both name the experiment's runs page.
+  const crumbs = page.getByRole("navigation", { name: "Breadcrumbs" });
+  assert.equal(await crumbs.getByRole("link", { name: "rag-app" }).getAttribute("href"), `/experiments/${experimentId}`);
+  await page.getByRole("link", { name: "Runs", exact: true }).click();
+  await page.waitForURL(new RegExp(`/experiments/${experimentId}$`));
+  await page.getByRole("heading", { name: "rag-app" }).waitFor();
+  await page.goBack();
+  await waitRows(page, 3);
+
+  // Over all experiments, each row names its experiment with a link to its runs.
+  await page.goto(`${server.url}/traces`);
+  await waitRows(page, 3);
+  const experimentLinks = rows(page).getByRole("link", { name: "rag-app" });
+  assert.equal(await experimentLinks.count(), 3);
+  await experimentLinks.first().click();
+  await page.waitForURL(new RegExp(`/experiments/${experimentId}$`));
+  assert.deepEqual(page.problems, []);
+  await page.context().close();
+});

@@ -1,6 +1,7 @@
 import { useState } from "react";
 import type { Alias } from "../registryApi";
 import { ErrorBox } from "./Feedback";
+import { useAction } from "../lib/useAction";
 
 /** Aliases of a registered model: a chip each (with remove) and a form to point an alias at a version. */
 export function AliasEditor(props: {
@@ -12,17 +13,7 @@ export function AliasEditor(props: {
 }) {
   const [alias, setAlias] = useState("");
   const [version, setVersion] = useState(props.fixedVersion ?? props.versions[0] ?? "");
-  const [error, setError] = useState<unknown>();
-  async function act(action: () => Promise<unknown>) {
-    setError(undefined);
-    try {
-      await action();
-      return true;
-    } catch (failure) {
-      setError(failure);
-      return false;
-    }
-  }
+  const [error, act] = useAction();
   return (
     <div className="alias-editor">
       <div className="alias-list" aria-label="Aliases" role="list">

@@ -1,7 +1,10 @@
 import { useEffect, useState } from "react";
+import { Link } from "react-router-dom";
 import * as api from "../api";
+import * as registry from "../registryApi";
 import { formatBytes } from "../lib/format";
 import { useAsync } from "../lib/useAsync";
+import { FormDialog } from "./Dialog";
 import { Empty, ErrorBox, Loading } from "./Feedback";
 import { JsonView } from "./JsonView";
 
@@ -24,12 +27,14 @@ export function previewKind(path: string): PreviewKind {
   return "none";
 }
 
-/** A run's artifacts: a lazily loaded tree on the left, a preview and download link on the right. */
+/**
+ * A run's artifacts: a lazily loaded tree on the left, a preview and download link on the right. A selected
+ * folder that holds an `MLmodel` file shows the model and a "Register model" button.
+ */
 export function ArtifactBrowser({ runId, selected, onSelect }: { runId: string; selected?: string; onSelect: (path: string) => void }) {
   const root = useAsync(() => api.listArtifacts(runId), [runId]);
-  const [sizes, setSizes] = useState<Record<string, number | undefined>>({});
-  const remember = (files: api.FileInfo[]) =>
-    setSizes((previous) => ({ ...previous, ...Object.fromEntries(files.map((file) => [file.path, file.file_size])) }));
+  const [infos, setInfos] = useState<Record<string, api.FileInfo>>({});
+  const remember = (files: api.FileInfo[]) => setInfos((previous) => ({ ...previous, ...Object.fromEntries(files.map((file) => [file.path, file])) }));
   useEffect(() => {
     if (root.data) remember(root.data);
   }, [root.data]);
@@ -42,7 +47,12 @@ export function ArtifactBrowser({ runId, selected, onSelect }: { runId: string; 
         {root.data ? <ArtifactList runId={runId} files={root.data} selected={selected} onSelect={onSelect} onListed={remember} /> : null}
       </nav>
       <div className="artifact-preview" aria-live="polite">
-        {selected ? <ArtifactPreview key={selected} runId={runId} path={selected} size={sizes[selected]} /> : <p className="muted">Select a file to preview it.</p>}
+        {!selected ? <p className="muted">Select a file to preview it.</p> : null}
+        {selected && infos[selected]?.is_dir ? <FolderPreview key={selected} runId={runId} path={selected} /> : null}
+        {/* Until the tree has listed a deep-linked path, a name with a known preview is taken for a file. */}
+        {selected && (infos[selected] ? !infos[selected].is_dir : previewKind(selected) !== "none") ? (
+          <ArtifactPreview key={selected} runId={runId} path={selected} size={infos[selected]?.file_size} />
+        ) : null}
       </div>
     </div>
   );
@@ -69,7 +79,7 @@ function ArtifactFile({ file, selected, onSelect }: { file: api.FileInfo; select
 
 function ArtifactDirectory(props: { runId: string; file: api.FileInfo; selected?: string; onSelect: (path: string) => void; onListed: (files: api.FileInfo[]) => void }) {
   const { runId, file, selected } = props;
-  const [open, setOpen] = useState(!!selected && selected.startsWith(`${file.path}/`));
+  const [open, setOpen] = useState(!!selected && (selected === file.path || selected.startsWith(`${file.path}/`)));
   const [children, setChildren] = useState<api.FileInfo[]>();
   const [error, setError] = useState<unknown>();
   useEffect(() => {
@@ -83,7 +93,17 @@ function ArtifactDirectory(props: { runId: string; file: api.FileInfo; selected?
   }, [open, runId, file.path]);
   return (
     <li>
-      <button aria-expanded={open} onClick={() => setOpen(!open)} title={file.path}>
+      <button
+        className={selected === file.path ? "selected" : undefined}
+        aria-expanded={open}
+        aria-current={selected === file.path}
+        onClick={() => {
+          // A first click selects and opens the folder; clicking the selected folder folds or unfolds it.
+          setOpen(selected === file.path ? !open : true);
+          props.onSelect(file.path);
+        }}
+        title={file.path}
+      >
         {open ? "▾" : "▸"} 📁 {file.path.split("/").pop()}
       </button>
       {open ? (
@@ -93,6 +113,97 @@ function ArtifactDirectory(props: { runId: string; file: api.FileInfo; selected?
         </>
       ) : null}
     </li>
+  );
+}
+
+/** A selected folder: its entries, and for an MLflow model folder the MLmodel file and "Register model". */
+function FolderPreview({ runId, path }: { runId: string; path: string }) {
+  const files = useAsync(() => api.listArtifacts(runId, path), [runId, path]);
+  const isModel = !!files.data?.some((file) => !file.is_dir && file.path.split("/").pop() === "MLmodel");
+  const mlmodel = useAsync(async () => {
+    if (!isModel) return undefined;
+    const response = await fetch(api.artifactUrl(runId, `${path}/MLmodel`));
+    if (!response.ok) throw new Error(`could not read ${path}/MLmodel: HTTP ${response.status}`);
+    return response.text();
+  }, [runId, path, isModel]);
+  const [registering, setRegistering] = useState(false);
+  const [registered, setRegistered] = useState<registry.ModelVersion>();
+  return (
+    <div data-testid="artifact-preview" data-kind="folder">
+      <div className="toolbar">
+        <strong>{path}/</strong>
+        <span className="spacer" />
+        {isModel ? (
+          <button className="primary" onClick={() => setRegistering(true)}>
+            Register model
+          </button>
+        ) : null}
+      </div>
+      {registered ? (
+        <p role="status">
+          Registered as{" "}
+          <Link to={`/models/${encodeURIComponent(registered.name)}/versions/${registered.version}`}>
+            {registered.name} version {registered.version}
+          </Link>
+          .
+        </p>
+      ) : null}
+      <ErrorBox error={files.error ?? mlmodel.error} />
+      {files.loading && !files.data ? <Loading /> : null}
+      {files.data && !isModel ? <p className="muted">Folder with {files.data.length} entries; select a file to preview it.</p> : null}
+      {mlmodel.data ? <MlModelView body={mlmodel.data} /> : null}
+      {registering ? (
+        <RegisterModelDialog runId={runId} path={path} onClose={() => setRegistering(false)} onRegistered={setRegistered} />
+      ) : null}
+    </div>
+  );
+}
+
+const NEW_MODEL = "\u0000new";
+
+/**
+ * Registers the model folder `path` of a run as a new version of an existing registered model or of a new
+ * one: source `runs:/<run_id>/<path>` with the run's id, as `mlflow.register_model` does for a run's model.
+ */
+function RegisterModelDialog(props: { runId: string; path: string; onClose: () => void; onRegistered: (version: registry.ModelVersion) => void }) {
+  const models = useAsync(async () => (await registry.searchRegisteredModels("")).filter((model) => !registry.isPrompt(model)), []);
+  const [choice, setChoice] = useState(NEW_MODEL);
+  const [newName, setNewName] = useState("");
+  const name = choice === NEW_MODEL ? newName.trim() : choice;
+  const source = `runs:/${props.runId}/${props.path}`;
+  return (
+    <FormDialog
+      title="Register model"
+      submitLabel="Register"
+      canSubmit={!!name}
+      onClose={props.onClose}
+      onSubmit={async () => {
+        if (choice === NEW_MODEL) await registry.createRegisteredModel(name, "", []);
+        props.onRegistered(await registry.createModelVersion({ name, source, run_id: props.runId }));
+      }}
+    >
+      <label>
+        Model
+        <select value={choice} onChange={(event) => setChoice(event.target.value)}>
+          <option value={NEW_MODEL}>Create new model</option>
+          {(models.data ?? []).map((model) => (
+            <option key={model.name} value={model.name}>
+              {model.name}
+            </option>
+          ))}
+        </select>
+      </label>
+      {choice === NEW_MODEL ? (
+        <label>
+          Model name
+          <input value={newName} onChange={(event) => setNewName(event.target.value)} />
+        </label>
+      ) : null}
+      <p className="hint">
+        Source: <code>{source}</code>
+      </p>
+      <ErrorBox error={models.error} />
+    </FormDialog>
   );
 }
 

@@ -32,7 +32,8 @@ export function smooth(values: (number | null)[], weight: number): (number | nul
 /**
  * One metric of several runs overlaid, drawn with uPlot from server-side samples
  * (`get-history-bulk-interval`, at most SAMPLES_PER_RUN points per run). Dragging across the plot
- * zooms in and, on the step axis, fetches that step range again at full resolution; double-click resets.
+ * zooms in and fetches that range again at full resolution (on a time axis, the steps of the points drawn
+ * in the window); double-click resets.
  */
 export function MetricChart(props: {
   runs: ChartRun[];
@@ -69,6 +70,17 @@ export function MetricChart(props: {
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [runKey, metricKey, steps?.[0], steps?.[1]]);
 
+  // Relative time counts from a run's first point of the whole history, which a zoomed fetch leaves out,
+  // so the origins are kept from the last unzoomed fetch.
+  const origins = useRef(new Map<string, number>());
+  if (points && !steps) origins.current = firstTimestamps(points);
+  const xOf = (point: api.Metric) =>
+    xAxis === "step"
+      ? Number(point.step)
+      : xAxis === "wall"
+        ? Number(point.timestamp) / 1000
+        : (Number(point.timestamp) - (origins.current.get(point.run_id ?? "") ?? 0)) / 1000;
+
   const data = useMemo(() => {
     if (!points) return undefined;
     const byRun = new Map<string, api.Metric[]>();
@@ -80,12 +92,11 @@ export function MetricChart(props: {
     const tables: uPlot.AlignedData[] = runs.map((run) => {
       const list = (byRun.get(run.run_id) ?? []).slice();
       if (xAxis !== "step") list.sort((a, b) => Number(a.timestamp) - Number(b.timestamp));
-      const first = list.length ? Number(list[0].timestamp) : 0;
       const xs: number[] = [];
       const ys: (number | null)[] = [];
       let previous = Number.NEGATIVE_INFINITY;
       for (const point of list) {
-        let x = xAxis === "step" ? Number(point.step) : xAxis === "wall" ? Number(point.timestamp) / 1000 : (Number(point.timestamp) - first) / 1000;
+        let x = xOf(point);
         // uPlot needs increasing x within a series; points sharing an x keep the last value.
         if (x <= previous) {
           if (x === previous) {
@@ -108,8 +119,20 @@ export function MetricChart(props: {
   const container = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
   const zoomHandler = useRef<(min: number, max: number) => void>(() => {});
+  const [windowBefore, setWindowBefore] = useState<number>();
   zoomHandler.current = (min, max) => {
-    if (xAxis === "step") setSteps([Math.floor(min), Math.ceil(max)]);
+    if (xAxis === "step") {
+      setWindowBefore(countInWindow(points ?? [], xOf, min, max));
+      setSteps([Math.floor(min), Math.ceil(max)]);
+      return;
+    }
+    // get-history-bulk-interval filters by step only: the time window becomes the steps of the points
+    // drawn inside it (widened to the drawn neighbours on either side, so the window's edges stay covered).
+    const range = stepRangeOfWindow(points ?? [], xOf, min, max);
+    if (range) {
+      setWindowBefore(countInWindow(points ?? [], xOf, min, max));
+      setSteps(range);
+    }
   };
 
   useEffect(() => {
@@ -134,7 +157,14 @@ export function MetricChart(props: {
       ],
       hooks: {
         // Marks the chart as drawn, for the e2e tests and the first-paint benchmark.
-        draw: [(chart: uPlot) => chart.root.parentElement?.parentElement?.setAttribute("data-drawn", "true")],
+        draw: [
+          (chart: uPlot) => {
+            const box = chart.root.parentElement?.parentElement;
+            box?.setAttribute("data-drawn", "true");
+            box?.setAttribute("data-visible-points", String(visiblePoints(chart)));
+            box?.setAttribute("data-x-range", `${chart.scales.x.min},${chart.scales.x.max}`);
+          },
+        ],
         setSelect: [
           (chart: uPlot) => {
             if (chart.select.width > 4) {
@@ -165,7 +195,13 @@ export function MetricChart(props: {
   }, [data, logScale, xAxis, runNames]);
 
   return (
-    <div className="chart-box" data-testid={`chart-${metricKey}`} data-points={points?.length ?? 0} data-zoomed={steps ? "true" : "false"}>
+    <div
+      className="chart-box"
+      data-testid={`chart-${metricKey}`}
+      data-points={points?.length ?? 0}
+      data-zoomed={steps ? "true" : "false"}
+      data-window-points-before={steps ? windowBefore : undefined}
+    >
       <ErrorBox error={error} />
       {!points && !error ? <div className="loading">Loading {metricKey}…</div> : null}
       {points && points.length === 0 ? <div className="empty">No values of {metricKey}.</div> : null}
@@ -173,13 +209,69 @@ export function MetricChart(props: {
       {steps ? (
         <div className="toolbar">
           <span className="muted">
-            Steps {steps[0]}–{steps[1]}
+            {xAxis === "step" ? "Steps" : "Zoomed to steps"} {steps[0]}–{steps[1]}
           </span>
           <button onClick={() => setSteps(undefined)}>Reset zoom</button>
         </div>
       ) : null}
     </div>
   );
+}
+
+/** Each run's earliest timestamp. */
+function firstTimestamps(points: api.Metric[]): Map<string, number> {
+  const first = new Map<string, number>();
+  for (const point of points) {
+    const run = point.run_id ?? "";
+    const time = Number(point.timestamp);
+    if (!(time >= (first.get(run) ?? Infinity))) first.set(run, time);
+  }
+  return first;
+}
+
+const countInWindow = (points: api.Metric[], xOf: (point: api.Metric) => number, min: number, max: number) =>
+  points.filter((point) => {
+    const x = xOf(point);
+    return x >= min && x <= max;
+  }).length;
+
+/**
+ * The steps to fetch for an x window of a time axis: from the step of the last point drawn before the window
+ * to the step of the first point after it (or the window's own points at an end of the history).
+ */
+export function stepRangeOfWindow(points: api.Metric[], xOf: (point: api.Metric) => number, min: number, max: number): [number, number] | undefined {
+  let low = Infinity;
+  let high = -Infinity;
+  let before: { x: number; step: number } | undefined;
+  let after: { x: number; step: number } | undefined;
+  for (const point of points) {
+    const x = xOf(point);
+    const step = Number(point.step);
+    if (x < min) {
+      if (!before || x > before.x) before = { x, step };
+    } else if (x > max) {
+      if (!after || x < after.x) after = { x, step };
+    } else {
+      low = Math.min(low, step);
+      high = Math.max(high, step);
+    }
+  }
+  if (before) low = Math.min(low, before.step);
+  if (after) high = Math.max(high, after.step);
+  return Number.isFinite(low) && Number.isFinite(high) ? [low, high] : undefined;
+}
+
+/** Points of all series drawn inside the x scale's current range. */
+function visiblePoints(chart: uPlot): number {
+  const { min, max } = chart.scales.x;
+  const xs = chart.data[0];
+  if (min === undefined || max === undefined || !xs) return 0;
+  let count = 0;
+  for (let series = 1; series < chart.data.length; series++) {
+    const ys = chart.data[series];
+    for (let index = 0; index < xs.length; index++) if (xs[index] >= min && xs[index] <= max && ys[index] !== null && ys[index] !== undefined) count++;
+  }
+  return count;
 }
 
 function toNumber(value: number | string, logScale: boolean): number | null {

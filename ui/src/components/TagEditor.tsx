@@ -1,6 +1,7 @@
-import { useState } from "react";
+import { useId, useState } from "react";
 import type { Tag } from "../api";
 import { ErrorBox } from "./Feedback";
+import { useAction } from "../lib/useAction";
 
 /** A table of tags with inline edit, delete and an add row; every change goes to the server first. */
 export function TagEditor(props: {
@@ -14,19 +15,10 @@ export function TagEditor(props: {
   const [draft, setDraft] = useState("");
   const [newKey, setNewKey] = useState("");
   const [newValue, setNewValue] = useState("");
-  const [error, setError] = useState<unknown>();
+  const [error, act] = useAction();
+  const addForm = useId();
   const shown = props.tags.filter((tag) => !props.hidden?.(tag.key));
 
-  async function act(action: () => Promise<unknown>) {
-    setError(undefined);
-    try {
-      await action();
-      return true;
-    } catch (failure) {
-      setError(failure);
-      return false;
-    }
-  }
 
   return (
     <div className="tag-editor">
@@ -41,7 +33,7 @@ export function TagEditor(props: {
         </thead>
         <tbody>
           {shown.map((tag) => (
-            <tr key={tag.key}>
+            <tr key={tag.key} data-tag={tag.key}>
               <td>
                 <code>{tag.key}</code>
               </td>
@@ -84,27 +76,31 @@ export function TagEditor(props: {
           ))}
           <tr>
             <td>
-              <input aria-label="New tag key" placeholder="key" value={newKey} onChange={(event) => setNewKey(event.target.value)} />
+              <input form={addForm} aria-label="New tag key" placeholder="key" value={newKey} onChange={(event) => setNewKey(event.target.value)} />
             </td>
             <td>
-              <input aria-label="New tag value" placeholder="value" value={newValue} onChange={(event) => setNewValue(event.target.value)} />
+              <input form={addForm} aria-label="New tag value" placeholder="value" value={newValue} onChange={(event) => setNewValue(event.target.value)} />
             </td>
             <td>
-              <button
-                disabled={!newKey.trim()}
-                onClick={async () => {
-                  if (await act(() => props.onSet(newKey.trim(), newValue))) {
-                    setNewKey("");
-                    setNewValue("");
-                  }
-                }}
-              >
+              <button type="submit" form={addForm} disabled={!newKey.trim()}>
                 Add tag
               </button>
             </td>
           </tr>
         </tbody>
       </table>
+      {/* The add row's fields belong to this form (a form cannot wrap table cells), so Enter adds the tag. */}
+      <form
+        id={addForm}
+        aria-label={`Add to ${props.label}`}
+        onSubmit={async (event) => {
+          event.preventDefault();
+          if (newKey.trim() && (await act(() => props.onSet(newKey.trim(), newValue)))) {
+            setNewKey("");
+            setNewValue("");
+          }
+        }}
+      />
     </div>
   );
 }
@@ -113,11 +109,17 @@ export function TagEditor(props: {
 export function DescriptionEditor({ value, onSave }: { value: string; onSave: (text: string) => Promise<unknown> }) {
   const [editing, setEditing] = useState(false);
   const [draft, setDraft] = useState(value);
-  const [error, setError] = useState<unknown>();
+  const [error, act] = useAction();
   if (!editing)
     return (
       <div className="description">
-        {value ? <p className="pre-line">{value}</p> : <p className="muted">No description.</p>}
+        {value ? (
+          <p className="pre-line" data-testid="description">
+            {value}
+          </p>
+        ) : (
+          <p className="muted">No description.</p>
+        )}
         <button
           onClick={() => {
             setDraft(value);
@@ -133,13 +135,7 @@ export function DescriptionEditor({ value, onSave }: { value: string; onSave: (t
       className="description"
       onSubmit={async (event) => {
         event.preventDefault();
-        setError(undefined);
-        try {
-          await onSave(draft);
-          setEditing(false);
-        } catch (failure) {
-          setError(failure);
-        }
+        if (await act(() => onSave(draft))) setEditing(false);
       }}
     >
       <textarea aria-label="Description" rows={4} cols={80} value={draft} autoFocus onChange={(event) => setDraft(event.target.value)} />

@@ -4,6 +4,7 @@ import * as api from "../api";
 import { PromptDialog } from "../components/Dialog";
 import { Empty, ErrorBox, Loading } from "../components/Feedback";
 import { formatTime } from "../lib/format";
+import { useAction } from "../lib/useAction";
 import { useAsync } from "../lib/useAsync";
 import { useDocumentTitle } from "../lib/useDocumentTitle";
 
@@ -19,7 +20,7 @@ export function ExperimentsPage() {
   const [draft, setDraft] = useState(query);
   const [dialog, setDialog] = useState<DialogState>();
   const [selected, setSelected] = useState<Set<string>>(new Set());
-  const [actionError, setActionError] = useState<unknown>();
+  const [actionError, runAction] = useAction();
 
   const experiments = useAsync(async () => {
     const escaped = query.replace(/'/g, "\\'");
@@ -43,15 +44,7 @@ export function ExperimentsPage() {
     setSearch(copy);
   }
 
-  async function act(action: () => Promise<unknown>) {
-    setActionError(undefined);
-    try {
-      await action();
-      experiments.reload();
-    } catch (failure) {
-      setActionError(failure);
-    }
-  }
+  const act = async (action: () => Promise<unknown>) => (await runAction(action)) && experiments.reload();
 
   function toggle(id: string) {
     const next = new Set(selected);

@@ -94,7 +94,7 @@ export function MetricPage() {
           height={420}
         />
       ) : null}
-      <p className="muted">Drag across the chart to zoom (on the step axis the range is fetched again in full detail); double-click to reset.</p>
+      <p className="muted">Drag across the chart to zoom: the range is fetched again in full detail (on a time axis, the steps drawn in the window); double-click to reset.</p>
     </section>
   );
 }

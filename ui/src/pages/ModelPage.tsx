@@ -81,7 +81,15 @@ export function ModelPage() {
                           </span>
                         ))}
                       </td>
-                      <td>{version.run_id ? <code>{version.run_id}</code> : <span className="muted">—</span>}</td>
+                      <td>
+                        {version.run_id ? (
+                          <Link to={`/runs/${version.run_id}`}>
+                            <code>{version.run_id}</code>
+                          </Link>
+                        ) : (
+                          <span className="muted">—</span>
+                        )}
+                      </td>
                       <td className="clip">{version.description}</td>
                     </tr>
                   ))}

@@ -1,6 +1,8 @@
+import { useState } from "react";
 import { Link, useParams, useSearchParams } from "react-router-dom";
 import { AliasEditor } from "../components/AliasEditor";
 import { Empty, ErrorBox, Loading } from "../components/Feedback";
+import { PromptFormDialog } from "../components/PromptForm";
 import { TagEditor } from "../components/TagEditor";
 import { formatTime } from "../lib/format";
 import { lineDiff } from "../lib/lineDiff";
@@ -57,6 +59,7 @@ export function PromptPage() {
     setSearch(copy);
   }
   const link = (next: Record<string, string>) => `?${new URLSearchParams(next).toString()}`;
+  const [creating, setCreating] = useState(false);
 
   return (
     <section className="page">
@@ -66,6 +69,9 @@ export function PromptPage() {
       <div className="page-header">
         <h1>{name}</h1>
         <span className="spacer" />
+        <button className="primary" disabled={!info} onClick={() => setCreating(true)}>
+          New version
+        </button>
         <div className="tabs" role="tablist" style={{ margin: 0, borderBottom: "none" }}>
           <button role="tab" aria-selected={view === "version"} className={view === "version" ? "tab active" : "tab"} onClick={() => update({ view: undefined })}>
             Version
@@ -81,6 +87,17 @@ export function PromptPage() {
           </button>
         </div>
       </div>
+      {creating ? (
+        <PromptFormDialog
+          name={name}
+          initial={chosen ? registry.promptTemplate(chosen) : undefined}
+          onClose={() => setCreating(false)}
+          onCreated={(version) => {
+            setSearch(new URLSearchParams({ version: version.version }));
+            reload();
+          }}
+        />
+      ) : null}
       <ErrorBox error={state.error} />
       {state.loading && !state.data ? <Loading /> : null}
       {info && versions.length === 0 ? <Empty>This prompt has no versions.</Empty> : null}

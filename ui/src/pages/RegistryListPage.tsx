@@ -1,6 +1,9 @@
 import { useState } from "react";
-import { Link, useSearchParams } from "react-router-dom";
+import { Link, useNavigate, useSearchParams } from "react-router-dom";
+import type { Tag } from "../api";
+import { filledTags, FormDialog, TagFields } from "../components/Dialog";
 import { Empty, ErrorBox, Loading } from "../components/Feedback";
+import { PromptFormDialog } from "../components/PromptForm";
 import { formatTime } from "../lib/format";
 import { useAsync } from "../lib/useAsync";
 import { useDocumentTitle } from "../lib/useDocumentTitle";
@@ -21,11 +24,26 @@ export function RegistryListPage({ kind }: { kind: "models" | "prompts" }) {
   );
   const list = models.data ?? [];
   const base = prompts ? "/prompts" : "/models";
+  const navigate = useNavigate();
+  const [creating, setCreating] = useState(false);
   return (
     <section className="page">
       <div className="page-header">
         <h1>{title}</h1>
+        <span className="spacer" />
+        <button className="primary" onClick={() => setCreating(true)}>
+          {prompts ? "Create prompt" : "Create model"}
+        </button>
       </div>
+      {creating && prompts ? (
+        <PromptFormDialog
+          onClose={() => setCreating(false)}
+          onCreated={(version) => navigate(`/prompts/${encodeURIComponent(version.name)}?version=${version.version}`)}
+        />
+      ) : null}
+      {creating && !prompts ? (
+        <CreateModelDialog onClose={() => setCreating(false)} onCreated={(name) => navigate(`/models/${encodeURIComponent(name)}`)} />
+      ) : null}
       <form
         className="toolbar"
         role="search"
@@ -101,5 +119,32 @@ export function RegistryListPage({ kind }: { kind: "models" | "prompts" }) {
         </table>
       ) : null}
     </section>
+  );
+}
+
+/** "Create model": a registered model with a name, description and tags. */
+function CreateModelDialog({ onClose, onCreated }: { onClose: () => void; onCreated: (name: string) => void }) {
+  const [name, setName] = useState("");
+  const [description, setDescription] = useState("");
+  const [tags, setTags] = useState<Tag[]>([]);
+  return (
+    <FormDialog
+      title="Create model"
+      submitLabel="Create model"
+      canSubmit={!!name.trim()}
+      wide
+      onClose={onClose}
+      onSubmit={async () => onCreated((await registry.createRegisteredModel(name.trim(), description.trim(), filledTags(tags))).name)}
+    >
+      <label>
+        Name
+        <input value={name} onChange={(event) => setName(event.target.value)} />
+      </label>
+      <label>
+        Description
+        <textarea rows={4} value={description} onChange={(event) => setDescription(event.target.value)} />
+      </label>
+      <TagFields tags={tags} onChange={setTags} />
+    </FormDialog>
   );
 }

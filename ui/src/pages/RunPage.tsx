@@ -1,4 +1,4 @@
-import { useEffect, useState } from "react";
+import { useState } from "react";
 import { Link, useParams, useSearchParams } from "react-router-dom";
 import * as api from "../api";
 import { ArtifactBrowser } from "../components/ArtifactBrowser";
@@ -7,6 +7,7 @@ import { JsonView } from "../components/JsonView";
 import { KeyValueTable } from "../components/KeyValueTable";
 import { MetricChart } from "../components/MetricChart";
 import { TabBar } from "../components/Tabs";
+import { DescriptionEditor, TagEditor } from "../components/TagEditor";
 import { formatDuration, formatNumber, formatTime } from "../lib/format";
 import { runName } from "../lib/runColumns";
 import { useAsync } from "../lib/useAsync";
@@ -15,6 +16,8 @@ import { useDocumentTitle } from "../lib/useDocumentTitle";
 const TABS = ["overview", "params", "metrics", "tags", "datasets", "artifacts"] as const;
 const NOTE_TAG = "mlflow.note.content";
 const PARENT_TAG = "mlflow.parentRunId";
+/** MLflow's own run tags (`mlflow.*`), folded away below the editable ones. */
+const isSystemTag = (key: string) => key.startsWith("mlflow.");
 
 /** A run: `/experiments/:experimentId/runs/:runId?tab=…` (artifacts add `&path=` for the previewed file). */
 export function RunPage() {
@@ -128,44 +131,10 @@ function Overview({ run, onChanged }: { run: api.Run; onChanged: () => void }) {
 }
 
 function Description({ run, onChanged }: { run: api.Run; onChanged: () => void }) {
-  const current = api.tagValue(run.data.tags, NOTE_TAG) ?? "";
-  const [editing, setEditing] = useState(false);
-  const [draft, setDraft] = useState(current);
-  const [error, setError] = useState<unknown>();
-  useEffect(() => setDraft(current), [current]);
   return (
     <div>
       <h2>Description</h2>
-      {editing ? (
-        <form
-          onSubmit={async (event) => {
-            event.preventDefault();
-            try {
-              await api.setRunTag(run.info.run_id, NOTE_TAG, draft);
-              setEditing(false);
-              onChanged();
-            } catch (failure) {
-              setError(failure);
-            }
-          }}
-        >
-          <textarea aria-label="Description" rows={8} style={{ width: "100%" }} value={draft} onChange={(event) => setDraft(event.target.value)} />
-          <ErrorBox error={error} />
-          <div className="toolbar">
-            <button type="submit" className="primary">
-              Save description
-            </button>
-            <button type="button" onClick={() => setEditing(false)}>
-              Cancel
-            </button>
-          </div>
-        </form>
-      ) : (
-        <>
-          {current ? <p style={{ whiteSpace: "pre-wrap" }} data-testid="description">{current}</p> : <p className="muted">No description.</p>}
-          <button onClick={() => setEditing(true)}>Edit description</button>
-        </>
-      )}
+      <DescriptionEditor value={api.tagValue(run.data.tags, NOTE_TAG) ?? ""} onSave={(text) => api.setRunTag(run.info.run_id, NOTE_TAG, text).then(onChanged)} />
     </div>
   );
 }
@@ -237,101 +206,18 @@ function MetricsTab({ run }: { run: api.Run }) {
 }
 
 function TagsTab({ run, onChanged }: { run: api.Run; onChanged: () => void }) {
+  const runId = run.info.run_id;
   const tags = [...(run.data.tags ?? [])].sort((a, b) => a.key.localeCompare(b.key));
-  const userTags = tags.filter((tag) => !tag.key.startsWith("mlflow."));
-  const systemTags = tags.filter((tag) => tag.key.startsWith("mlflow."));
-  const [key, setKey] = useState("");
-  const [value, setValue] = useState("");
-  const [editing, setEditing] = useState<string>();
-  const [editValue, setEditValue] = useState("");
-  const [error, setError] = useState<unknown>();
-  async function act(action: () => Promise<unknown>) {
-    setError(undefined);
-    try {
-      await action();
-      onChanged();
-      return true;
-    } catch (failure) {
-      setError(failure);
-      return false;
-    }
-  }
+  const systemTags = tags.filter((tag) => isSystemTag(tag.key));
   return (
     <>
-      <ErrorBox error={error} />
-      <form
-        className="toolbar"
-        aria-label="Add tag"
-        onSubmit={async (event) => {
-          event.preventDefault();
-          if (await act(() => api.setRunTag(run.info.run_id, key.trim(), value))) {
-            setKey("");
-            setValue("");
-          }
-        }}
-      >
-        <input aria-label="Tag key" placeholder="key" value={key} onChange={(event) => setKey(event.target.value)} />
-        <input aria-label="Tag value" placeholder="value" value={value} onChange={(event) => setValue(event.target.value)} />
-        <button type="submit" className="primary" disabled={!key.trim()}>
-          Add tag
-        </button>
-      </form>
-      {userTags.length === 0 ? <Empty>No tags.</Empty> : null}
-      {userTags.length ? (
-        <table className="data-table" aria-label="Tags">
-          <thead>
-            <tr>
-              <th scope="col">Key</th>
-              <th scope="col">Value</th>
-              <th scope="col">Actions</th>
-            </tr>
-          </thead>
-          <tbody>
-            {userTags.map((tag) => (
-              <tr key={tag.key} data-tag={tag.key}>
-                <td>{tag.key}</td>
-                <td>
-                  {editing === tag.key ? (
-                    <input aria-label={`New value of ${tag.key}`} value={editValue} autoFocus onChange={(event) => setEditValue(event.target.value)} />
-                  ) : (
-                    tag.value
-                  )}
-                </td>
-                <td className="toolbar">
-                  {editing === tag.key ? (
-                    <>
-                      <button
-                        className="primary"
-                        onClick={async () => {
-                          if (await act(() => api.setRunTag(run.info.run_id, tag.key, editValue))) setEditing(undefined);
-                        }}
-                      >
-                        Save
-                      </button>
-                      <button onClick={() => setEditing(undefined)}>Cancel</button>
-                    </>
-                  ) : (
-                    <>
-                      <button
-                        aria-label={`Edit tag ${tag.key}`}
-                        onClick={() => {
-                          setEditing(tag.key);
-                          setEditValue(tag.value);
-                        }}
-                      >
-                        Edit
-                      </button>
-                      <button className="danger" aria-label={`Delete tag ${tag.key}`} onClick={() => act(() => api.deleteRunTag(run.info.run_id, tag.key))}>
-                        Delete
-                      </button>
-                    </>
-                  )}
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      ) : null}
+      <TagEditor
+        label="Tags"
+        tags={tags}
+        hidden={isSystemTag}
+        onSet={(key, value) => api.setRunTag(runId, key, value).then(onChanged)}
+        onDelete={(key) => api.deleteRunTag(runId, key).then(onChanged)}
+      />
       {systemTags.length ? (
         <details>
           <summary>System tags ({systemTags.length})</summary>

@@ -190,6 +190,9 @@ export function RunsPage() {
           {done ? "" : "+"} loaded
         </span>
         <span className="spacer" />
+        <Link className="button" to={`/traces?experiment=${ids.join(",")}`}>
+          Traces
+        </Link>
         <button disabled={selected.size < 1} onClick={() => navigate(`/compare?runs=${selectedIds.join(",")}`)}>
           Compare {selected.size || ""} selected
         </button>

@@ -90,10 +90,22 @@ export function TracesPage() {
   }
 
   const experimentName = (id?: string) => experiments.data?.find((experiment) => experiment.experiment_id === id)?.name ?? id ?? "";
+  const runsLink = (ids: string) => `/experiments/${ids}`;
   return (
     <section className="page">
+      {experimentParam ? (
+        <nav className="breadcrumbs" aria-label="Breadcrumbs">
+          <Link to="/experiments">Experiments</Link> /{" "}
+          <Link to={runsLink(experimentParam)}>{experimentParam.split(",").map(experimentName).join(", ")}</Link> /
+        </nav>
+      ) : null}
       <div className="page-header">
         <h1>Traces</h1>
+        {experimentParam ? (
+          <Link className="button" to={runsLink(experimentParam)}>
+            Runs
+          </Link>
+        ) : null}
         <span className="spacer" />
         <label>
           Experiment
@@ -182,7 +194,13 @@ export function TracesPage() {
                       </span>
                     ))}
                   </td>
-                  {experimentIds.length > 1 ? <td>{experimentName(info.trace_location?.mlflow_experiment?.experiment_id)}</td> : null}
+                  {experimentIds.length > 1 ? (
+                    <td>
+                      {info.trace_location?.mlflow_experiment?.experiment_id ? (
+                        <Link to={runsLink(info.trace_location.mlflow_experiment.experiment_id)}>{experimentName(info.trace_location.mlflow_experiment.experiment_id)}</Link>
+                      ) : null}
+                    </td>
+                  ) : null}
                 </tr>
               );
             })}
