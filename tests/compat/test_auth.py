@@ -6,8 +6,6 @@ authorization) and 13 (weak credentials). Every test runs against ferroflow and 
 from __future__ import annotations
 
 import base64
-import subprocess
-import sys
 import uuid
 
 import pytest
@@ -519,8 +517,12 @@ def postgres_auth_server(request, tmp_path_factory):
     try:
         uri = database.uri("mlflow")
         if kind == "ferroflow":
-            subprocess.run([sys.executable, "-m", "mlflow.server.auth", "db", "upgrade", "--url", uri],
-                           check=True, capture_output=True, timeout=120)
+            import sqlalchemy
+            from mlflow.server.auth.db import utils
+
+            engine = sqlalchemy.create_engine(uri)
+            utils.migrate(engine, "head")
+            engine.dispose()
             uri = database.uri("ferroflow")
         yield from start_auth_server(kind, workdir, uri)
         assert database.execute("SELECT version_num FROM alembic_version_auth") == [("f1a2b3c4d5e6",)]

@@ -1237,6 +1237,19 @@ impl Decider<'_> {
         .await
     }
 
+    /// [`Decider::in_experiment`] on the experiment an object was found in; refused when it was not found.
+    async fn in_found_experiment(
+        &mut self,
+        experiment_id: Option<String>,
+        tier: &'static str,
+        action: Action,
+    ) -> Result<bool, Error> {
+        match experiment_id {
+            Some(experiment_id) => self.in_experiment(&experiment_id, tier, action).await,
+            None => Ok(false),
+        }
+    }
+
     async fn create_in_experiment(
         &mut self,
         experiment_id: &str,
@@ -1483,10 +1496,8 @@ async fn check(
         }
         Rule::Run(source, action) => {
             let run_id = params.source(source)?;
-            match run_experiment(state, &run_id).await? {
-                Some(experiment_id) => decider.in_experiment(&experiment_id, "run", action).await,
-                None => Ok(false),
-            }
+            let found = run_experiment(state, &run_id).await?;
+            decider.in_found_experiment(found, "run", action).await
         }
         Rule::Runs(name, action) => {
             let run_ids = params.list(name);
@@ -1494,13 +1505,9 @@ async fn check(
                 return Ok(true); // the handler refuses the missing parameter
             }
             for run_id in run_ids {
-                match run_experiment(state, &run_id).await? {
-                    Some(experiment_id) => {
-                        if !decider.in_experiment(&experiment_id, "run", action).await? {
-                            return Ok(false);
-                        }
-                    }
-                    None => return Ok(false),
+                let found = run_experiment(state, &run_id).await?;
+                if !decider.in_found_experiment(found, "run", action).await? {
+                    return Ok(false);
                 }
             }
             Ok(true)
@@ -1515,34 +1522,21 @@ async fn check(
         }
         Rule::LoggedModel(source, action) => {
             let model_id = params.source(source)?;
-            match logged_model_experiment(state, &model_id).await? {
-                Some(experiment_id) => {
-                    decider
-                        .in_experiment(&experiment_id, "logged_model", action)
-                        .await
-                }
-                None => Ok(false),
-            }
+            let found = logged_model_experiment(state, &model_id).await?;
+            decider
+                .in_found_experiment(found, "logged_model", action)
+                .await
         }
         Rule::Trace(source, action) => {
             let trace_id = params.source(source)?;
-            match trace_experiment(state, &trace_id).await? {
-                Some(experiment_id) => decider.in_experiment(&experiment_id, "trace", action).await,
-                None => Ok(false),
-            }
+            let found = trace_experiment(state, &trace_id).await?;
+            decider.in_found_experiment(found, "trace", action).await
         }
         Rule::Traces(name, action) => {
             for trace_id in params.list(name) {
-                match trace_experiment(state, &trace_id).await? {
-                    Some(experiment_id) => {
-                        if !decider
-                            .in_experiment(&experiment_id, "trace", action)
-                            .await?
-                        {
-                            return Ok(false);
-                        }
-                    }
-                    None => return Ok(false),
+                let found = trace_experiment(state, &trace_id).await?;
+                if !decider.in_found_experiment(found, "trace", action).await? {
+                    return Ok(false);
                 }
             }
             Ok(true)
@@ -1574,14 +1568,10 @@ async fn check(
         }
         Rule::Assessment(action) => {
             let trace_id = params.source(Source::Path("trace_id"))?;
-            match trace_experiment(state, &trace_id).await? {
-                Some(experiment_id) => {
-                    decider
-                        .in_experiment(&experiment_id, "assessment", action)
-                        .await
-                }
-                None => Ok(false),
-            }
+            let found = trace_experiment(state, &trace_id).await?;
+            decider
+                .in_found_experiment(found, "assessment", action)
+                .await
         }
         Rule::RegisteredModel(action) => {
             let name = params.required("name")?;

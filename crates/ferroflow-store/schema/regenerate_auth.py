@@ -17,8 +17,7 @@ import sys
 import uuid
 from pathlib import Path
 
-import regenerate
-from regenerate import MY, PG, clean_mysql_dump, clean_pg_dump, run
+from regenerate import MY, PG, clean_mysql_dump, clean_pg_dump, run, write_or_check
 
 HERE = Path(__file__).resolve().parent
 REVISION = "f1a2b3c4d5e6"
@@ -101,21 +100,8 @@ def main() -> int:
             "fk_registered_model_perm_user_id here",
         ) + clean_mysql_dump(mysql_reference(args.python)),
     }
-    stale = []
-    for path, text in outputs.items():
-        if args.check:
-            if not path.exists() or path.read_text() != text:
-                stale.append(path.name)
-        else:
-            path.write_text(text)
-            print(f"wrote {path} ({text.count(chr(10))} lines)")
-    if stale:
-        print(f"out of date: {', '.join(stale)}", file=sys.stderr)
-        return 1
-    return 0
+    return write_or_check(outputs, args.check)
 
-
-assert regenerate.HERE == HERE
 
 if __name__ == "__main__":
     sys.exit(main())

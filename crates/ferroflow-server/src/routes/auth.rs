@@ -411,6 +411,14 @@ fn grant_target(params: &AuthParams) -> Result<(String, String, String), Error> 
     ))
 }
 
+/// MLflow's message about one per-user grant.
+fn grant_message(username: &str, resource_type: &str, resource_id: &str, outcome: &str) -> String {
+    format!(
+        "Permission for user={username} on resource_type={resource_type}, \
+         resource_id={resource_id} {outcome}."
+    )
+}
+
 /// The user a per-user grant route names, once its resource type is one those routes take.
 async fn grant_user(auth: &Auth, username: &str, resource_type: &str) -> Result<User, Error> {
     let user = find_user(auth, username).await?;
@@ -436,9 +444,11 @@ async fn grant_user_permission(Call { auth, params, .. }: Call) -> ApiResult<Jso
         )
         .await?;
     if !added {
-        return Err(ApiError(Error::already_exists(format!(
-            "Permission for user={username} on resource_type={resource_type}, \
-             resource_id={resource_id} already exists."
+        return Err(ApiError(Error::already_exists(grant_message(
+            &username,
+            &resource_type,
+            &resource_id,
+            "already exists",
         ))));
     }
     Ok(empty())
@@ -453,9 +463,11 @@ async fn revoke_user_permission(Call { auth, params, .. }: Call) -> ApiResult<Js
         .revoke_user_permission(user.id, DEFAULT_WORKSPACE, &resource_type, &resource_id)
         .await?;
     if !removed {
-        return Err(ApiError(Error::not_found(format!(
-            "Permission for user={username} on resource_type={resource_type}, \
-             resource_id={resource_id} not found."
+        return Err(ApiError(Error::not_found(grant_message(
+            &username,
+            &resource_type,
+            &resource_id,
+            "not found",
         ))));
     }
     Ok(empty())
