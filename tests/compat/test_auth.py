@@ -18,19 +18,17 @@ ADMIN_PASSWORD = "admin-password-1234"
 USER_PASSWORD = "user-password-1234"
 
 
-@pytest.fixture(scope="module", params=cs.requested_servers())
-def auth_server(request, tmp_path_factory):
-    """A server of each kind with basic auth on SQLite, its auth database fresh, default READ."""
-    kind = request.param
+def start_auth_server(kind: str, workdir, database_uri: str):
+    """A server of `kind` with basic auth on `database_uri` (default READ, the admin configured); yields
+    it and stops it."""
     problem = cs.binary_problem(kind)
     if problem:
         pytest.skip(f"{kind} unavailable: {problem}")
-    workdir = tmp_path_factory.mktemp(f"{kind}-auth")
     config = workdir / "basic_auth.ini"
     config.write_text(
         "[mlflow]\n"
         "default_permission = READ\n"
-        f"database_uri = sqlite:///{workdir / 'basic_auth.db'}\n"
+        f"database_uri = {database_uri}\n"
         f"admin_username = {ADMIN}\n"
         f"admin_password = {ADMIN_PASSWORD}\n"
         "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
@@ -50,6 +48,13 @@ def auth_server(request, tmp_path_factory):
     yield server
     server.stop()
     mp.undo()
+
+
+@pytest.fixture(scope="module", params=cs.requested_servers())
+def auth_server(request, tmp_path_factory):
+    """A server of each kind with basic auth on SQLite, its auth database fresh, default READ."""
+    workdir = tmp_path_factory.mktemp(f"{request.param}-auth")
+    yield from start_auth_server(request.param, workdir, f"sqlite:///{workdir / 'basic_auth.db'}")
 
 
 def as_user(monkeypatch, username: str, password: str):
@@ -411,3 +416,137 @@ def test_missing_authorization_routes_refuse_read_only_users(auth_server, admin_
     ed = basic(editor, USER_PASSWORD)
     assert requests.delete(artifact, headers=ed, timeout=10).status_code == 403
     assert requests.get(artifact, headers=ed, timeout=10).status_code == 200
+
+
+def test_search_pages_are_refilled_after_filtering(auth_server, admin_client):
+    """A filtered search keeps reading until `max_results` readable items or the end (MLflow's
+    filter_search_experiments / filter_search_registered_models): no page comes back short but the last,
+    and paging with next_page_token reaches every readable item once."""
+    viewer = name("pager")
+    admin_client.create_user(viewer, USER_PASSWORD)
+    admin_headers = basic(ADMIN, ADMIN_PASSWORD)
+    prefix = name("page")
+    url = f"{auth_server.url}/api/2.0/mlflow"
+    experiments, models = [], []
+    for index in range(6):
+        created = requests.post(f"{url}/experiments/create", json={"name": f"{prefix}-{index}"},
+                                headers=admin_headers, timeout=10)
+        experiments.append(created.json()["experiment_id"])
+        created = requests.post(f"{url}/registered-models/create", json={"name": f"{prefix}-m{index}"},
+                                headers=admin_headers, timeout=10)
+        models.append(created.json()["registered_model"]["name"])
+    for index in (0, 1, 3):
+        admin_client.grant_user_permission(viewer, "experiment", experiments[index], "DENY")
+        admin_client.grant_user_permission(viewer, "registered_model", models[index], "DENY")
+
+    def pages(path: str, key: str, identity: str) -> list[list[str]]:
+        found, token = [], None
+        for _ in range(10):
+            body = {"filter": f"name LIKE '{prefix}%'", "max_results": 2}
+            if token:
+                body["page_token"] = token
+            response = requests.get(f"{url}/{path}", params=body, headers=basic(viewer, USER_PASSWORD),
+                                    timeout=10)
+            assert response.status_code == 200, response.text
+            answer = response.json()
+            found.append([item[identity] for item in answer.get(key, [])])
+            token = answer.get("next_page_token")
+            if not token:
+                return found
+        raise AssertionError(f"no end after 10 pages: {found}")
+
+    for path, key, identity, created in (
+        ("experiments/search", "experiments", "experiment_id", experiments),
+        ("registered-models/search", "registered_models", "name", models),
+    ):
+        found = pages(path, key, identity)
+        assert len(found[0]) == 2, found
+        full = [page for page in found if page]
+        assert all(len(page) == 2 for page in full[:-1]), found
+        flat = [item for page in found for item in page]
+        assert sorted(flat) == sorted(created[index] for index in (2, 4, 5)), found
+
+
+def test_signup_form_creates_a_user_and_needs_its_csrf_token(auth_server, admin_client, new_user):
+    """MLflow's /signup page: a form posting to users/create-ui with a CSRF token; the post is refused
+    without the token and creates the user with it. Users who may not create users get no form."""
+    url = auth_server.url
+    session = requests.Session()
+    session.headers.update(basic(ADMIN, ADMIN_PASSWORD))
+    page = session.get(f"{url}/signup", timeout=10)
+    assert page.status_code == 200
+    assert page.headers["Content-Type"].startswith("text/html")
+    assert '<form action="/api/2.0/mlflow/users/create-ui" method="post">' in page.text
+    token = page.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    assert token
+    assert 'name="username"' in page.text and 'name="password"' in page.text
+    assert "<script" not in page.text.split("<form", 1)[1]
+
+    username = name("signed")
+    form = {"username": username, "password": USER_PASSWORD}
+    missing = session.post(f"{url}/api/2.0/mlflow/users/create-ui", data=form, timeout=10)
+    assert missing.status_code == 400 and "CSRF token is missing" in missing.text
+    forged = session.post(f"{url}/api/2.0/mlflow/users/create-ui",
+                          data={**form, "csrf_token": token[:-4] + "0000"}, timeout=10)
+    assert forged.status_code == 400 and "CSRF token" in forged.text
+    created = session.post(f"{url}/api/2.0/mlflow/users/create-ui", data={**form, "csrf_token": token},
+                           timeout=10)
+    assert created.status_code == 200, created.text
+    assert f"Successfully signed up user: {username}" in created.text
+    assert admin_client.get_user(username).username == username
+    again = session.post(f"{url}/api/2.0/mlflow/users/create-ui", data={**form, "csrf_token": token},
+                         timeout=10)
+    assert again.status_code == 200 and f"Username has already been taken: {username}" in again.text
+
+    refused = requests.get(f"{url}/signup", headers=basic(new_user, USER_PASSWORD), timeout=10)
+    assert refused.status_code == 403
+
+
+@pytest.fixture(scope="module", params=cs.requested_servers())
+def postgres_auth_server(request, tmp_path_factory):
+    """A server of each kind with its auth database on PostgreSQL. ferroflow is given a database that
+    MLflow's own auth migrations made (served as is); mlflow a fresh one (it migrates it itself)."""
+    kind = request.param
+    problem = cs.backend_problem("postgres")
+    if problem:
+        if cs.in_ci():
+            pytest.fail(problem)
+        pytest.skip(problem)
+    workdir = tmp_path_factory.mktemp(f"{kind}-pg-auth")
+    database = cs.Database("postgres", workdir).create()
+    try:
+        uri = database.uri("mlflow")
+        if kind == "ferroflow":
+            import sqlalchemy
+            from mlflow.server.auth.db import utils
+
+            engine = sqlalchemy.create_engine(uri)
+            utils.migrate(engine, "head")
+            engine.dispose()
+            uri = database.uri("ferroflow")
+        yield from start_auth_server(kind, workdir, uri)
+        assert database.execute("SELECT version_num FROM alembic_version_auth") == [("f1a2b3c4d5e6",)]
+    finally:
+        database.drop()
+
+
+def test_auth_database_on_postgres(postgres_auth_server, monkeypatch):
+    import mlflow.server
+
+    as_user(monkeypatch, ADMIN, ADMIN_PASSWORD)
+    client = mlflow.server.get_app_client("basic-auth", tracking_uri=postgres_auth_server.url)
+    username = name("pg")
+    user = client.create_user(username, USER_PASSWORD)
+    assert user.id > 1 and client.get_user(username).id == user.id
+    experiment = requests.post(f"{postgres_auth_server.url}/api/2.0/mlflow/experiments/create",
+                               json={"name": name("pg-exp")}, headers=basic(ADMIN, ADMIN_PASSWORD),
+                               timeout=10).json()["experiment_id"]
+    client.grant_user_permission(username, "experiment", experiment, "DENY")
+    denied = requests.get(f"{postgres_auth_server.url}/api/2.0/mlflow/experiments/get",
+                          params={"experiment_id": experiment}, headers=basic(username, USER_PASSWORD),
+                          timeout=10)
+    assert denied.status_code == 403
+    client.delete_user(username)
+    gone = requests.get(f"{postgres_auth_server.url}/version", headers=basic(username, USER_PASSWORD),
+                        timeout=10)
+    assert gone.status_code == 401

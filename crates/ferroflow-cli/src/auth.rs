@@ -18,6 +18,9 @@ pub struct AuthArgs {
     /// The auth configuration file (MLflow's `basic_auth.ini` keys); MLflow's defaults without one.
     #[arg(long, env = "MLFLOW_AUTH_CONFIG_PATH", hide = true)]
     auth_config_path: Option<PathBuf>,
+    /// The key that signs the sign-up form's CSRF tokens; replicas behind one address share it.
+    #[arg(long, env = "MLFLOW_FLASK_SERVER_SECRET_KEY", hide = true)]
+    flask_server_secret_key: Option<String>,
 }
 
 impl AuthArgs {
@@ -41,7 +44,10 @@ impl AuthArgs {
         let store = ferroflow_store::SqlAuthStore::open(&config.database_uri)
             .await
             .context("cannot open the auth database")?;
-        let auth = Auth::new(Arc::new(store), &config);
+        let mut auth = Auth::new(Arc::new(store), &config);
+        if let Some(key) = self.flask_server_secret_key.as_deref() {
+            auth = auth.with_secret_key(key);
+        }
         auth.bootstrap_admin(&config)
             .await
             .map_err(anyhow::Error::msg)?;

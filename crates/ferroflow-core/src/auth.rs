@@ -401,6 +401,11 @@ pub struct AuthConfig {
     pub admin_username: Option<String>,
     pub admin_password: Option<String>,
     pub authorization_function: String,
+    /// How long a verified credential is remembered (`auth_cache_ttl_seconds`; 0, MLflow's default,
+    /// turns the cache off).
+    pub auth_cache_ttl: std::time::Duration,
+    /// The most credentials remembered at once (`auth_cache_max_size`).
+    pub auth_cache_max_size: usize,
 }
 
 impl std::fmt::Debug for AuthConfig {
@@ -409,6 +414,8 @@ impl std::fmt::Debug for AuthConfig {
             .debug_struct("AuthConfig")
             .field("default_permission", &self.default_permission)
             .field("admin_username", &self.admin_username)
+            .field("auth_cache_ttl", &self.auth_cache_ttl)
+            .field("auth_cache_max_size", &self.auth_cache_max_size)
             .field(
                 "admin_password",
                 &self.admin_password.as_ref().map(|_| "<hidden>"),
@@ -492,13 +499,185 @@ pub fn parse_auth_config(
              implements only {DEFAULT_AUTHORIZATION_FUNCTION}"
         ));
     }
+    let number = |key: &str, default: u64| match values.get(key) {
+        None => Ok(default),
+        Some(value) => value
+            .parse::<u64>()
+            .map_err(|_| format!("the auth configuration's {key} {value:?} is not a whole number")),
+    };
+    let auth_cache_ttl = std::time::Duration::from_secs(number("auth_cache_ttl_seconds", 0)?);
+    let auth_cache_max_size =
+        usize::try_from(number("auth_cache_max_size", 10_000)?).unwrap_or(usize::MAX);
     Ok(AuthConfig {
         default_permission,
         database_uri: required("database_uri")?,
         admin_username,
         admin_password,
         authorization_function,
+        auth_cache_ttl,
+        auth_cache_max_size,
     })
+}
+
+/// How long a sign-up form's CSRF token is accepted.
+pub const SIGNUP_TOKEN_LIFETIME_SECONDS: i64 = 3600;
+
+/// The CSRF token of MLflow's sign-up form (`/signup` → `users/create-ui`): `<issued at>.<hex HMAC-SHA256
+/// of "signup", the user and the time>` under the server's secret key. A page on another origin cannot
+/// read it, so it cannot make the signed-in browser post the form; it is bound to the user it was shown
+/// to and expires after [`SIGNUP_TOKEN_LIFETIME_SECONDS`]. Replicas that share
+/// `MLFLOW_FLASK_SERVER_SECRET_KEY` accept each other's tokens, as MLflow's Flask-WTF tokens.
+#[derive(Clone)]
+pub struct SignupTokens {
+    mac: hmac::Hmac<sha2::Sha256>,
+}
+
+impl SignupTokens {
+    /// Tokens under `secret_key`; a random one when it is `None`.
+    pub fn new(secret_key: Option<&[u8]>) -> Option<Self> {
+        let random: [u8; 32] = rand::random();
+        let key = secret_key.unwrap_or(&random);
+        let mac = <hmac::Hmac<sha2::Sha256> as hmac::Mac>::new_from_slice(key).ok()?;
+        Some(Self { mac })
+    }
+
+    fn signature(&self, username: &str, issued_at: i64) -> hmac::Hmac<sha2::Sha256> {
+        use hmac::Mac;
+        let mut mac = self.mac.clone();
+        mac.update(format!("signup\n{username}\n{issued_at}").as_bytes());
+        mac
+    }
+
+    /// A token for `username` at `now` (seconds since the epoch).
+    pub fn issue(&self, username: &str, now: i64) -> String {
+        use hmac::Mac;
+        let digest = self.signature(username, now).finalize().into_bytes();
+        let hex: String = digest.iter().map(|byte| format!("{byte:02x}")).collect();
+        format!("{now}.{hex}")
+    }
+
+    /// Whether `token` was issued to `username` within the lifetime before `now`.
+    pub fn verify(&self, token: &str, username: &str, now: i64) -> bool {
+        use hmac::Mac;
+        let Some((issued, hex)) = token.split_once('.') else {
+            return false;
+        };
+        let Ok(issued_at) = issued.parse::<i64>() else {
+            return false;
+        };
+        if !(0..=SIGNUP_TOKEN_LIFETIME_SECONDS).contains(&(now - issued_at)) || hex.len() != 64 {
+            return false;
+        }
+        let bytes: Option<Vec<u8>> = (0..hex.len())
+            .step_by(2)
+            .map(|index| u8::from_str_radix(hex.get(index..index + 2)?, 16).ok())
+            .collect();
+        match bytes {
+            Some(bytes) => self
+                .signature(username, issued_at)
+                .verify_slice(&bytes)
+                .is_ok(),
+            None => false,
+        }
+    }
+}
+
+/// Successful basic-auth checks, remembered for a short time so the password hash (milliseconds of
+/// Argon2, scrypt or PBKDF2) is verified once per credential and TTL rather than on every request, as
+/// MLflow 3.17's `auth_cache_ttl_seconds` does.
+///
+/// An entry is keyed by an HMAC-SHA256 of the whole `Authorization` header under a key drawn at start, so
+/// the cache holds neither passwords nor digests usable for an offline guess. It holds at most
+/// `max_size` entries (expired ones are dropped first, then the oldest) and each for `ttl`. Changing a
+/// user's password or admin flag, or deleting the user, on this replica drops that user's entries
+/// ([`CredentialCache::forget_user`]); another replica keeps accepting the old credential until the TTL
+/// has passed, as with MLflow's workers.
+pub struct CredentialCache {
+    /// The HMAC, keyed with 32 random bytes drawn at start.
+    mac: hmac::Hmac<sha2::Sha256>,
+    ttl: std::time::Duration,
+    max_size: usize,
+    entries: std::sync::Mutex<std::collections::HashMap<[u8; 32], (User, std::time::Instant)>>,
+}
+
+impl CredentialCache {
+    /// `None` when `ttl` is zero (the cache is off) or `max_size` is zero.
+    pub fn new(ttl: std::time::Duration, max_size: usize) -> Option<Self> {
+        if ttl.is_zero() || max_size == 0 {
+            return None;
+        }
+        let key: [u8; 32] = rand::random();
+        let mac = <hmac::Hmac<sha2::Sha256> as hmac::Mac>::new_from_slice(&key).ok()?;
+        Some(Self {
+            mac,
+            ttl,
+            max_size,
+            entries: std::sync::Mutex::new(std::collections::HashMap::new()),
+        })
+    }
+
+    fn digest(&self, authorization: &[u8]) -> [u8; 32] {
+        use hmac::Mac;
+        let mut mac = self.mac.clone();
+        mac.update(authorization);
+        mac.finalize().into_bytes().into()
+    }
+
+    /// The user an `Authorization` header value was verified as, if that is still remembered.
+    pub fn get(&self, authorization: &[u8]) -> Option<User> {
+        let digest = self.digest(authorization);
+        let mut entries = self.entries.lock().ok()?;
+        match entries.get(&digest) {
+            Some((user, since)) if since.elapsed() < self.ttl => Some(user.clone()),
+            Some(_) => {
+                entries.remove(&digest);
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// Remembers that `authorization` was verified as `user`.
+    pub fn insert(&self, authorization: &[u8], user: User) {
+        let digest = self.digest(authorization);
+        let Ok(mut entries) = self.entries.lock() else {
+            return;
+        };
+        if entries.len() >= self.max_size && !entries.contains_key(&digest) {
+            let ttl = self.ttl;
+            entries.retain(|_, (_, since)| since.elapsed() < ttl);
+            while entries.len() >= self.max_size {
+                let oldest = entries
+                    .iter()
+                    .min_by_key(|(_, (_, since))| *since)
+                    .map(|(digest, _)| *digest);
+                match oldest {
+                    Some(oldest) => entries.remove(&oldest),
+                    None => break,
+                };
+            }
+        }
+        entries.insert(digest, (user, std::time::Instant::now()));
+    }
+
+    /// Drops every remembered credential of `username` (its password, admin flag or existence changed).
+    pub fn forget_user(&self, username: &str) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.retain(|_, (user, _)| user.username != username);
+        }
+    }
+
+    /// How many credentials are remembered.
+    pub fn len(&self) -> usize {
+        self.entries
+            .lock()
+            .map(|entries| entries.len())
+            .unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// Checks the admin account the server creates at start when it does not exist (MLflow's
@@ -835,6 +1014,63 @@ pub fn bad_request(message: impl Into<String>) -> Error {
 
 #[cfg(test)]
 mod tests {
+    fn cached_user(name: &str) -> User {
+        User {
+            id: 1,
+            username: name.to_owned(),
+            password_hash: String::new(),
+            is_admin: false,
+        }
+    }
+
+    #[test]
+    fn signup_tokens_are_bound_to_user_key_and_time() {
+        let tokens = SignupTokens::new(Some(b"key")).unwrap();
+        let token = tokens.issue("admin", 1_000);
+        assert!(tokens.verify(&token, "admin", 1_010));
+        assert!(!tokens.verify(&token, "other", 1_010));
+        assert!(!tokens.verify(&token, "admin", 1_000 + SIGNUP_TOKEN_LIFETIME_SECONDS + 1));
+        assert!(!tokens.verify(&token, "admin", 999));
+        let other_key = SignupTokens::new(Some(b"other key")).unwrap();
+        assert!(!other_key.verify(&token, "admin", 1_010));
+        assert!(SignupTokens::new(Some(b"key"))
+            .unwrap()
+            .verify(&token, "admin", 1_010));
+        for forged in ["", "1000", "1000.zz", "x.00", &token.replace('.', "")] {
+            assert!(!tokens.verify(forged, "admin", 1_010), "{forged}");
+        }
+    }
+
+    #[test]
+    fn credential_cache_remembers_and_forgets() {
+        let minute = std::time::Duration::from_secs(60);
+        assert!(CredentialCache::new(std::time::Duration::ZERO, 10).is_none());
+        let cache = CredentialCache::new(minute, 2).unwrap();
+        cache.insert(b"Basic YWxpY2U6cA==", cached_user("alice"));
+        cache.insert(b"Basic YWxpY2U6cTI=", cached_user("alice"));
+        assert_eq!(cache.get(b"Basic YWxpY2U6cA==").unwrap().username, "alice");
+        assert!(cache.get(b"Basic other").is_none());
+        // Bounded: a third credential evicts the oldest.
+        cache.insert(b"Basic Ym9iOnA=", cached_user("bob"));
+        assert_eq!(cache.len(), 2);
+        assert!(cache.get(b"Basic YWxpY2U6cA==").is_none());
+        // A password change or deletion of alice drops every credential of hers, and only hers.
+        cache.forget_user("alice");
+        assert!(cache.get(b"Basic YWxpY2U6cTI=").is_none());
+        assert_eq!(cache.get(b"Basic Ym9iOnA=").unwrap().username, "bob");
+        assert_eq!(cache.len(), 1);
+    }
+
+    #[test]
+    fn credential_cache_entries_expire() {
+        let cache = CredentialCache::new(std::time::Duration::from_millis(30), 10).unwrap();
+        cache.insert(b"Basic x", cached_user("alice"));
+        assert!(cache.get(b"Basic x").is_some());
+        std::thread::sleep(std::time::Duration::from_millis(40));
+        assert!(cache.get(b"Basic x").is_none());
+        assert!(cache.is_empty());
+    }
+
     use super::*;
 
     fn grant(resource_type: &str, pattern: &str, permission: &str) -> Grant {

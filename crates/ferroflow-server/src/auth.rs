@@ -11,6 +11,11 @@
 //! Failed logins are rate limited per (username, client IP): after [`MAX_FAILED_LOGINS`] failures within
 //! [`FAILED_LOGIN_WINDOW`], further attempts for that pair are answered 429 with `Retry-After` (without
 //! checking the password) until the window has passed. A success clears the pair's count.
+//!
+//! With `auth_cache_ttl_seconds` set (MLflow's key; 0, its default, keeps it off) a verified
+//! `Authorization` header is remembered for that long ([`CredentialCache`]), so the password hash is not
+//! verified on every request; the user routes drop a user's entries when its password or admin flag
+//! changes or it is deleted.
 
 use crate::error::error_response;
 use crate::state::AppState;
@@ -22,8 +27,8 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use ferroflow_core::auth::{
     authorize, governing_permission, hash_password, verify_password, Action, AuthConfig, AuthStore,
-    Grant, Permission, Requirement, User, DEFAULT_WORKSPACE, LEGACY_DEFAULT_ADMIN_PASSWORD,
-    RESOURCE_TYPES,
+    CredentialCache, Grant, Permission, Requirement, SignupTokens, User, DEFAULT_WORKSPACE,
+    LEGACY_DEFAULT_ADMIN_PASSWORD, RESOURCE_TYPES,
 };
 use ferroflow_core::Error;
 use ferroflow_proto::ErrorCode;
@@ -56,6 +61,10 @@ pub struct Auth {
     pub store: Arc<dyn AuthStore>,
     pub default_permission: Permission,
     failures: Arc<Mutex<FailedLogins>>,
+    /// Verified credentials (`auth_cache_ttl_seconds`); `None` when the cache is off.
+    credentials: Option<Arc<CredentialCache>>,
+    /// The CSRF tokens of the sign-up form.
+    signup_tokens: Option<SignupTokens>,
 }
 
 impl Auth {
@@ -64,7 +73,45 @@ impl Auth {
             store,
             default_permission: config.default_permission,
             failures: Arc::new(Mutex::new(HashMap::new())),
+            credentials: CredentialCache::new(config.auth_cache_ttl, config.auth_cache_max_size)
+                .map(Arc::new),
+            signup_tokens: SignupTokens::new(None),
         }
+    }
+
+    /// Signs the sign-up form's CSRF tokens with `secret_key` (`MLFLOW_FLASK_SERVER_SECRET_KEY`), so
+    /// replicas sharing it accept each other's forms; without it the key is random per process.
+    pub fn with_secret_key(mut self, secret_key: &str) -> Self {
+        self.signup_tokens = SignupTokens::new(Some(secret_key.as_bytes()));
+        self
+    }
+
+    /// A CSRF token of the sign-up form for `username`.
+    pub fn signup_token(&self, username: &str, now: i64) -> String {
+        self.signup_tokens
+            .as_ref()
+            .map(|tokens| tokens.issue(username, now))
+            .unwrap_or_default()
+    }
+
+    /// Whether `token` is a sign-up form token issued to `username` that has not expired.
+    pub fn signup_token_valid(&self, token: &str, username: &str, now: i64) -> bool {
+        self.signup_tokens
+            .as_ref()
+            .is_some_and(|tokens| tokens.verify(token, username, now))
+    }
+
+    /// Drops the remembered credentials of `username`, whose password or admin flag changed or who was
+    /// deleted, so the change holds at once on this replica.
+    pub fn forget_credentials(&self, username: &str) {
+        if let Some(cache) = &self.credentials {
+            cache.forget_user(username);
+        }
+    }
+
+    /// How many verified credentials are remembered (0 when the cache is off).
+    pub fn remembered_credentials(&self) -> usize {
+        self.credentials.as_ref().map_or(0, |cache| cache.len())
     }
 
     /// Creates the configured admin when it does not exist (MLflow's `create_admin_user`).
@@ -153,6 +200,17 @@ impl Auth {
             }
             return Err(response);
         }
+        let authorization = headers
+            .get(header::AUTHORIZATION)
+            .map(HeaderValue::as_bytes)
+            .unwrap_or_default();
+        if let Some(user) = self
+            .credentials
+            .as_ref()
+            .and_then(|cache| cache.get(authorization))
+        {
+            return Ok(user);
+        }
         let user = match self.store.get_user(&username).await {
             Ok(user) => user,
             Err(error) => return Err(crate::error::ApiError(error).into_response()),
@@ -174,6 +232,9 @@ impl Auth {
                 if verified && !(user.is_admin && password == LEGACY_DEFAULT_ADMIN_PASSWORD) =>
             {
                 self.clear_failures(&key);
+                if let Some(cache) = &self.credentials {
+                    cache.insert(authorization, user.clone());
+                }
                 Ok(user)
             }
             _ => {
@@ -195,6 +256,22 @@ impl Auth {
 /// The user a request authenticated as, for the handlers of the auth routes.
 #[derive(Debug, Clone)]
 pub struct AuthenticatedUser(pub User);
+
+/// Handlers take the acting user as an extractor; without the basic-auth app there is none (401).
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for AuthenticatedUser {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<AuthenticatedUser>()
+            .cloned()
+            .ok_or_else(not_authenticated)
+    }
+}
 
 /// Marks a 403 given because no rule covers the route (the route-coverage test looks for it).
 #[derive(Debug, Clone, Copy)]
@@ -593,6 +670,7 @@ pub fn rules() -> Vec<(Method, String, Rule)> {
             (post.clone(), "/traces/delete-traces", DeleteTraces),
             // Users (MLflow's auth routes under 2.0).
             (post.clone(), "/users/create", WorkspaceAdmin),
+            (post.clone(), "/users/create-ui", WorkspaceAdmin),
             (get.clone(), "/users/get", SelfUser),
             (get.clone(), "/users/current", Authenticated),
             (get.clone(), "/users/list", Authenticated),
@@ -809,6 +887,7 @@ pub fn rules() -> Vec<(Method, String, Rule)> {
             (get.clone(), "/version", Authenticated),
             (get.clone(), "/metrics", Authenticated),
             (get.clone(), crate::openapi::OPENAPI_PATH, Authenticated),
+            (get.clone(), crate::routes::auth::SIGNUP, WorkspaceAdmin),
         ],
     );
     table
@@ -921,6 +1000,10 @@ enum After {
     DeleteRegisteredModel,
     GrantScorer,
     Filter,
+    /// Filtered, then refilled up to `max_results` (MLflow's `filter_search_experiments`).
+    FilterExperiments,
+    /// Filtered, then refilled up to `max_results` (MLflow's `filter_search_registered_models`).
+    FilterRegisteredModels,
 }
 
 fn after_for(pattern: &str, method: &Method) -> After {
@@ -936,11 +1019,11 @@ fn after_for(pattern: &str, method: &Method) -> After {
         ("POST", "/registered-models/rename") => After::RenameRegisteredModel,
         ("DELETE", "/registered-models/delete") => After::DeleteRegisteredModel,
         ("POST", "/scorers/register") => After::GrantScorer,
+        (_, "/experiments/search") => After::FilterExperiments,
+        (_, "/registered-models/search") => After::FilterRegisteredModels,
         (
             _,
-            "/experiments/search"
-            | "/registered-models/search"
-            | "/model-versions/search"
+            "/model-versions/search"
             | "/runs/search"
             | "/logged-models/search"
             | "/traces/search"
@@ -998,16 +1081,26 @@ pub async fn middleware(State(state): State<AppState>, request: Request, next: N
             Err(error) => return crate::error::ApiError(error).into_response(),
         }
     }
+    let refills = matches!(
+        after,
+        After::FilterExperiments | After::FilterRegisteredModels
+    ) && !user.is_admin;
     let request_body = if matches!(
         after,
         After::RenameRegisteredModel | After::DeleteRegisteredModel
-    ) {
+    ) || refills
+    {
+        let query = request.uri().query().unwrap_or("").to_owned();
         let (rebuilt, params) = match read_params(request, true).await {
             Ok(parts) => parts,
             Err(response) => return response,
         };
         request = rebuilt;
-        params.body
+        if params.is_get {
+            crate::extract::query_to_json(&query)
+        } else {
+            params.body
+        }
     } else {
         Value::Null
     };
@@ -1015,7 +1108,11 @@ pub async fn middleware(State(state): State<AppState>, request: Request, next: N
     if after == After::Nothing || !response.status().is_success() {
         return response;
     }
-    if after == After::Filter && user.is_admin {
+    if matches!(
+        after,
+        After::Filter | After::FilterExperiments | After::FilterRegisteredModels
+    ) && user.is_admin
+    {
         return response;
     }
     let (parts, body) = response.into_parts();
@@ -1083,7 +1180,7 @@ async fn read_params(request: Request, read_body: bool) -> Result<(Request, Para
     ))
 }
 
-fn url_decoded_pairs(query: &str) -> Vec<(String, String)> {
+pub(crate) fn url_decoded_pairs(query: &str) -> Vec<(String, String)> {
     query
         .split('&')
         .filter(|pair| !pair.is_empty())
@@ -1138,6 +1235,19 @@ impl Decider<'_> {
             Requirement::new(tier, "*", action).or_else("experiment", experiment_id),
         ])
         .await
+    }
+
+    /// [`Decider::in_experiment`] on the experiment an object was found in; refused when it was not found.
+    async fn in_found_experiment(
+        &mut self,
+        experiment_id: Option<String>,
+        tier: &'static str,
+        action: Action,
+    ) -> Result<bool, Error> {
+        match experiment_id {
+            Some(experiment_id) => self.in_experiment(&experiment_id, tier, action).await,
+            None => Ok(false),
+        }
     }
 
     async fn create_in_experiment(
@@ -1386,10 +1496,8 @@ async fn check(
         }
         Rule::Run(source, action) => {
             let run_id = params.source(source)?;
-            match run_experiment(state, &run_id).await? {
-                Some(experiment_id) => decider.in_experiment(&experiment_id, "run", action).await,
-                None => Ok(false),
-            }
+            let found = run_experiment(state, &run_id).await?;
+            decider.in_found_experiment(found, "run", action).await
         }
         Rule::Runs(name, action) => {
             let run_ids = params.list(name);
@@ -1397,13 +1505,9 @@ async fn check(
                 return Ok(true); // the handler refuses the missing parameter
             }
             for run_id in run_ids {
-                match run_experiment(state, &run_id).await? {
-                    Some(experiment_id) => {
-                        if !decider.in_experiment(&experiment_id, "run", action).await? {
-                            return Ok(false);
-                        }
-                    }
-                    None => return Ok(false),
+                let found = run_experiment(state, &run_id).await?;
+                if !decider.in_found_experiment(found, "run", action).await? {
+                    return Ok(false);
                 }
             }
             Ok(true)
@@ -1418,34 +1522,21 @@ async fn check(
         }
         Rule::LoggedModel(source, action) => {
             let model_id = params.source(source)?;
-            match logged_model_experiment(state, &model_id).await? {
-                Some(experiment_id) => {
-                    decider
-                        .in_experiment(&experiment_id, "logged_model", action)
-                        .await
-                }
-                None => Ok(false),
-            }
+            let found = logged_model_experiment(state, &model_id).await?;
+            decider
+                .in_found_experiment(found, "logged_model", action)
+                .await
         }
         Rule::Trace(source, action) => {
             let trace_id = params.source(source)?;
-            match trace_experiment(state, &trace_id).await? {
-                Some(experiment_id) => decider.in_experiment(&experiment_id, "trace", action).await,
-                None => Ok(false),
-            }
+            let found = trace_experiment(state, &trace_id).await?;
+            decider.in_found_experiment(found, "trace", action).await
         }
         Rule::Traces(name, action) => {
             for trace_id in params.list(name) {
-                match trace_experiment(state, &trace_id).await? {
-                    Some(experiment_id) => {
-                        if !decider
-                            .in_experiment(&experiment_id, "trace", action)
-                            .await?
-                        {
-                            return Ok(false);
-                        }
-                    }
-                    None => return Ok(false),
+                let found = trace_experiment(state, &trace_id).await?;
+                if !decider.in_found_experiment(found, "trace", action).await? {
+                    return Ok(false);
                 }
             }
             Ok(true)
@@ -1477,14 +1568,10 @@ async fn check(
         }
         Rule::Assessment(action) => {
             let trace_id = params.source(Source::Path("trace_id"))?;
-            match trace_experiment(state, &trace_id).await? {
-                Some(experiment_id) => {
-                    decider
-                        .in_experiment(&experiment_id, "assessment", action)
-                        .await
-                }
-                None => Ok(false),
-            }
+            let found = trace_experiment(state, &trace_id).await?;
+            decider
+                .in_found_experiment(found, "assessment", action)
+                .await
         }
         Rule::RegisteredModel(action) => {
             let name = params.required("name")?;
@@ -1697,20 +1784,141 @@ async fn after_request(
             }
             Ok(false)
         }
-        After::Filter => filter_answer(state, auth, user, answer).await,
+        After::Filter => filter_answer(auth, user, answer).await,
+        After::FilterExperiments | After::FilterRegisteredModels => {
+            let readable = Readable::of(auth, user).await?;
+            let filtered = readable.filter(answer);
+            let refilled = refill(state, &readable, after, request_body, answer).await?;
+            Ok(filtered || refilled)
+        }
     }
 }
 
-/// Drops the entries of a search answer the caller may not read.
-async fn filter_answer(
-    _state: &AppState,
-    auth: &Auth,
-    user: &User,
+/// Fetches further pages of a filtered search until it holds `max_results` readable items or the results
+/// end, with the page token after the last item looked at (MLflow's `filter_search_experiments` and
+/// `filter_search_registered_models`: each further page is read from the previous token, cut to the
+/// places still free, and the token moves on by what was read).
+async fn refill(
+    state: &AppState,
+    readable: &Readable,
+    after: After,
+    request: &Value,
     answer: &mut Value,
 ) -> Result<bool, Error> {
-    let grants = auth.grants(user).await?;
-    let default = auth.default_permission;
-    let can_read = |kind: &'static str, id: &str, tier: Option<&'static str>| {
+    use ferroflow_core::ids::{decode_page_token, encode_page_token};
+    let (key, default_max) = match after {
+        After::FilterExperiments => ("experiments", 0),
+        _ => ("registered_models", 100),
+    };
+    let max_results = request
+        .get("max_results")
+        .and_then(value_to_string)
+        .and_then(|text| text.parse::<usize>().ok())
+        .unwrap_or(default_max);
+    let mut changed = false;
+    loop {
+        let held = answer
+            .get(key)
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len);
+        let token = answer
+            .get("next_page_token")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        if held >= max_results || token.is_empty() {
+            return Ok(changed);
+        }
+        changed = true;
+        let start = decode_page_token(Some(&token))?;
+        let mut page_request = request.clone();
+        if let Value::Object(fields) = &mut page_request {
+            fields.insert("page_token".to_owned(), Value::String(token));
+            fields.insert("max_results".to_owned(), Value::from(max_results));
+        }
+        let page = match after {
+            After::FilterExperiments => serde_json::to_value(
+                state
+                    .service
+                    .search_experiments(decode(page_request)?)
+                    .await?,
+            ),
+            _ => serde_json::to_value(
+                state
+                    .registry
+                    .search_registered_models(decode(page_request)?)
+                    .await?,
+            ),
+        }
+        .map_err(Error::internal)?;
+        let mut fetched = match page {
+            Value::Object(mut fields) => match fields.remove(key) {
+                Some(Value::Array(items)) => items,
+                _ => Vec::new(),
+            },
+            _ => Vec::new(),
+        };
+        fetched.truncate(max_results - held);
+        if fetched.is_empty() {
+            if let Value::Object(fields) = answer {
+                fields.remove("next_page_token");
+            }
+            return Ok(changed);
+        }
+        let read = fetched.len();
+        fetched.retain(|item| readable.allows(key, item));
+        if let Value::Object(fields) = answer {
+            match fields.get_mut(key) {
+                Some(Value::Array(items)) => items.extend(fetched),
+                _ => {
+                    fields.insert(key.to_owned(), Value::Array(fetched));
+                }
+            }
+            fields.insert(
+                "next_page_token".to_owned(),
+                Value::String(encode_page_token(start + read)),
+            );
+        }
+    }
+}
+
+/// A search request message from the JSON the client sent.
+fn decode<T: serde::de::DeserializeOwned>(message: Value) -> Result<T, Error> {
+    serde_json::from_value(message)
+        .map_err(|error| Error::invalid_parameter(format!("Invalid request: {error}")))
+}
+
+/// Drops the entries of a search answer the caller may not read.
+async fn filter_answer(auth: &Auth, user: &User, answer: &mut Value) -> Result<bool, Error> {
+    Ok(Readable::of(auth, user).await?.filter(answer))
+}
+
+/// What a user may read, from its grants and `default_permission`.
+struct Readable {
+    grants: Vec<Grant>,
+    default: Permission,
+}
+
+/// The answer keys of the searches that are filtered.
+const FILTERED_KEYS: [&str; 7] = [
+    "experiments",
+    "runs",
+    "models",
+    "traces",
+    "registered_models",
+    "model_versions",
+    "scorers",
+];
+
+impl Readable {
+    async fn of(auth: &Auth, user: &User) -> Result<Self, Error> {
+        Ok(Self {
+            grants: auth.grants(user).await?,
+            default: auth.default_permission,
+        })
+    }
+
+    fn can_read(&self, kind: &'static str, id: &str, tier: Option<&'static str>) -> bool {
         let own = Requirement::new(kind, id, Action::Read);
         match tier {
             Some(tier) => authorize(
@@ -1718,64 +1926,66 @@ async fn filter_answer(
                     own,
                     Requirement::new(tier, "*", Action::Read).or_else(kind, id),
                 ],
-                &grants,
-                default,
+                &self.grants,
+                self.default,
             ),
-            None => authorize(&[own], &grants, default),
+            None => authorize(&[own], &self.grants, self.default),
         }
-    };
-    let mut changed = false;
-    let mut retain = |key: &str, keep: &dyn Fn(&Value) -> bool| {
-        if let Some(Value::Array(items)) = answer.get_mut(key) {
-            let before = items.len();
-            items.retain(|item| keep(item));
-            changed |= items.len() != before;
-        }
-    };
-    let text = |item: &Value, pointer: &str| {
-        item.pointer(pointer)
-            .and_then(value_to_string)
-            .unwrap_or_default()
-    };
-    retain("experiments", &|item| {
-        can_read("experiment", &text(item, "/experiment_id"), None)
-    });
-    retain("runs", &|item| {
-        can_read(
-            "experiment",
-            &text(item, "/info/experiment_id"),
-            Some("run"),
-        )
-    });
-    retain("models", &|item| {
-        can_read(
-            "experiment",
-            &text(item, "/info/experiment_id"),
-            Some("logged_model"),
-        )
-    });
-    retain("traces", &|item| {
-        let experiment_id = item
-            .pointer("/trace_location/mlflow_experiment/experiment_id")
-            .or_else(|| item.pointer("/trace_info/trace_location/mlflow_experiment/experiment_id"))
-            .and_then(value_to_string)
-            .unwrap_or_default();
-        can_read("experiment", &experiment_id, Some("trace"))
-    });
-    retain("registered_models", &|item| {
-        let kind = if tags_mark_prompt(item.get("tags")) {
-            "prompt"
-        } else {
-            "registered_model"
+    }
+
+    /// Whether the item of answer list `key` may be read.
+    fn allows(&self, key: &str, item: &Value) -> bool {
+        let text = |pointer: &str| {
+            item.pointer(pointer)
+                .and_then(value_to_string)
+                .unwrap_or_default()
         };
-        can_read(kind, &text(item, "/name"), None)
-    });
-    retain("model_versions", &|item| {
-        let name = text(item, "/name");
-        can_read("registered_model", &name, None) || can_read("prompt", &name, None)
-    });
-    retain("scorers", &|item| {
-        can_read("experiment", &text(item, "/experiment_id"), None)
-    });
-    Ok(changed)
+        match key {
+            "experiments" => self.can_read("experiment", &text("/experiment_id"), None),
+            "runs" => self.can_read("experiment", &text("/info/experiment_id"), Some("run")),
+            "models" => self.can_read(
+                "experiment",
+                &text("/info/experiment_id"),
+                Some("logged_model"),
+            ),
+            "traces" => {
+                let experiment_id = item
+                    .pointer("/trace_location/mlflow_experiment/experiment_id")
+                    .or_else(|| {
+                        item.pointer("/trace_info/trace_location/mlflow_experiment/experiment_id")
+                    })
+                    .and_then(value_to_string)
+                    .unwrap_or_default();
+                self.can_read("experiment", &experiment_id, Some("trace"))
+            }
+            "registered_models" => {
+                let kind = if tags_mark_prompt(item.get("tags")) {
+                    "prompt"
+                } else {
+                    "registered_model"
+                };
+                self.can_read(kind, &text("/name"), None)
+            }
+            "model_versions" => {
+                let name = text("/name");
+                self.can_read("registered_model", &name, None)
+                    || self.can_read("prompt", &name, None)
+            }
+            "scorers" => self.can_read("experiment", &text("/experiment_id"), None),
+            _ => true,
+        }
+    }
+
+    /// Drops the items of `answer` that may not be read; `true` when any was dropped.
+    fn filter(&self, answer: &mut Value) -> bool {
+        let mut changed = false;
+        for key in FILTERED_KEYS {
+            if let Some(Value::Array(items)) = answer.get_mut(key) {
+                let before = items.len();
+                items.retain(|item| self.allows(key, item));
+                changed |= items.len() != before;
+            }
+        }
+        changed
+    }
 }

@@ -52,6 +52,9 @@ pub fn app(state: AppState) -> Router {
 
 /// The basic-auth app's own routes (users, grants, roles), under MLflow's prefixes.
 fn mount_auth_routes(mut router: Router<AppState>) -> Router<AppState> {
+    for (path, method_router) in routes::auth::routes_root() {
+        router = router.route(path, method_router);
+    }
     for prefix in API_PREFIXES {
         for (path, method_router) in routes::auth::routes_v2() {
             router = router.route(&format!("{prefix}{path}"), method_router);

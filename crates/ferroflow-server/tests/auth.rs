@@ -8,6 +8,8 @@
     reason = "test helpers fail loudly"
 )]
 
+mod common;
+
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
 use axum::Router;
@@ -15,7 +17,6 @@ use base64::Engine;
 use ferroflow_core::auth::{hash_password, parse_auth_config, AuthStore, DEFAULT_AUTH_INI};
 use ferroflow_server::auth::{rule_for, Auth, MAX_FAILED_LOGINS};
 use ferroflow_server::routes;
-use ferroflow_server::{AppState, ServerConfig};
 use std::sync::Arc;
 use tower::ServiceExt;
 
@@ -31,22 +32,17 @@ struct AuthApp {
 }
 
 async fn auth_app() -> AuthApp {
+    auth_app_with(DEFAULT_AUTH_INI).await
+}
+
+/// The app with basic auth configured by `ini` (its admin password set), a reader and a cheap admin.
+async fn auth_app_with(ini: &str) -> AuthApp {
     let directory = tempfile::tempdir().unwrap();
-    let store = ferroflow_store::SqliteStore::open(
-        &directory.path().join("mlflow.db"),
-        "mlflow-artifacts:/",
-    )
-    .await
-    .unwrap();
-    let artifacts =
-        ferroflow_artifacts::LocalArtifactStore::new(directory.path().join("artifacts"))
-            .await
-            .unwrap();
     let auth_uri = format!("sqlite:///{}", directory.path().join("auth.db").display());
     let auth_store = ferroflow_store::SqlAuthStore::open(&auth_uri)
         .await
         .unwrap();
-    let config = parse_auth_config(DEFAULT_AUTH_INI, None, Some(ADMIN_PASSWORD)).unwrap();
+    let config = parse_auth_config(ini, None, Some(ADMIN_PASSWORD)).unwrap();
     let auth_store: Arc<dyn AuthStore> = Arc::new(auth_store);
     let auth = Auth::new(auth_store.clone(), &config);
     auth.bootstrap_admin(&config).await.unwrap();
@@ -58,16 +54,7 @@ async fn auth_app() -> AuthApp {
         .create_user("walker", WALKER_HASH, true)
         .await
         .unwrap();
-    let state = AppState::new(
-        Arc::new(store),
-        Some(Arc::new(artifacts)),
-        ServerConfig {
-            default_artifact_root: "mlflow-artifacts:/".into(),
-            serve_artifacts: true,
-        },
-        None,
-    )
-    .with_auth(auth);
+    let state = common::test_state(&directory).await.with_auth(auth);
     AuthApp {
         router: ferroflow_server::app(state),
         _directory: directory,
@@ -123,6 +110,11 @@ fn mounted_patterns() -> Vec<String> {
                 .map(|(path, _)| format!("{prefix}{path}")),
         );
     }
+    patterns.extend(
+        routes::auth::routes_root()
+            .into_iter()
+            .map(|(path, _)| path.to_owned()),
+    );
     for prefix in ["/api/3.0/mlflow", "/ajax-api/3.0/mlflow"] {
         patterns.extend(
             routes::auth::routes_v3()
@@ -288,4 +280,44 @@ async fn failed_logins_are_rate_limited_per_user_and_address() {
     )
     .await;
     assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn cached_credentials_are_dropped_when_the_user_changes() {
+    let ini = format!("{DEFAULT_AUTH_INI}auth_cache_ttl_seconds = 60\n");
+    let app = auth_app_with(&ini).await;
+    let reader = Some(("reader", READER_PASSWORD));
+    let admin = Some(("walker", "abc"));
+    for _ in 0..2 {
+        let (status, _, _) = send(&app.router, Method::GET, "/version", reader, "").await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    // A new password: the old one is refused at once, though it was remembered.
+    let new_password = "reader-password-5678";
+    let (status, _, text) = send(
+        &app.router,
+        Method::PATCH,
+        "/api/2.0/mlflow/users/update-password",
+        admin,
+        &format!(r#"{{"username": "reader", "password": "{new_password}"}}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let (status, _, _) = send(&app.router, Method::GET, "/version", reader, "").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let renewed = Some(("reader", new_password));
+    let (status, _, _) = send(&app.router, Method::GET, "/version", renewed, "").await;
+    assert_eq!(status, StatusCode::OK);
+    // Deleted: refused at once.
+    let (status, _, text) = send(
+        &app.router,
+        Method::DELETE,
+        "/api/2.0/mlflow/users/delete",
+        admin,
+        r#"{"username": "reader"}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let (status, _, _) = send(&app.router, Method::GET, "/version", renewed, "").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
 }

@@ -14,7 +14,7 @@ use axum::body::Body;
 use axum::http::{header, HeaderMap, Method, Request, StatusCode};
 use axum::Router;
 use ferroflow_server::openapi::{concrete_path, route_table};
-use ferroflow_server::{AppState, SecuritySettings, ServerConfig};
+use ferroflow_server::SecuritySettings;
 use http_body_util::BodyExt;
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -27,26 +27,7 @@ struct Hardened {
 
 async fn app_with(settings: SecuritySettings) -> Hardened {
     let directory = tempfile::tempdir().unwrap();
-    let store = ferroflow_store::SqliteStore::open(
-        &directory.path().join("mlflow.db"),
-        "mlflow-artifacts:/",
-    )
-    .await
-    .unwrap();
-    let artifacts =
-        ferroflow_artifacts::LocalArtifactStore::new(directory.path().join("artifacts"))
-            .await
-            .unwrap();
-    let state = AppState::new(
-        std::sync::Arc::new(store),
-        Some(std::sync::Arc::new(artifacts)),
-        ServerConfig {
-            default_artifact_root: "mlflow-artifacts:/".into(),
-            serve_artifacts: true,
-        },
-        None,
-    )
-    .with_security(settings);
+    let state = common::test_state(&directory).await.with_security(settings);
     Hardened {
         router: ferroflow_server::app(state),
         _directory: directory,

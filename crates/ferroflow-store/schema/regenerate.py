@@ -204,9 +204,14 @@ def main() -> int:
         HERE / "postgres.sql": POSTGRES_HEADER + clean_pg_dump(pg_reference(args.mlflow)),
         HERE / "mysql.sql": MYSQL_HEADER + clean_mysql_dump(mysql_reference(args.mlflow)),
     }
+    return write_or_check(outputs, args.check)
+
+
+def write_or_check(outputs: dict[Path, str], check: bool) -> int:
+    """Writes each file, or with `check` reports those that differ (non-zero exit status)."""
     stale = []
     for path, text in outputs.items():
-        if args.check:
+        if check:
             if not path.exists() or path.read_text() != text:
                 stale.append(path.name)
         else:

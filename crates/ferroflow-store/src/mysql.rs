@@ -17,7 +17,7 @@ const SCHEMA_LOCK: &str = "ferroflow_mlflow_schema";
 
 /// The server's flavour, which names the statement timeout differently.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Flavour {
+pub(crate) enum Flavour {
     MySql,
     MariaDb,
 }
@@ -29,6 +29,19 @@ pub(crate) async fn open(
     default_artifact_root: &str,
     settings: &PoolSettings,
 ) -> Result<Pools, OpenError> {
+    let database = server.to_string();
+    let (mut connection, options, flavour) = connect(server).await?;
+    migrate(&mut connection, &database, default_artifact_root).await?;
+    // This connection's sql_mode was changed for experiment 0: it is not reused.
+    let _ = connection.close().await;
+    Ok(pool(options, flavour, settings))
+}
+
+/// One connection to the database of `server` for a migration, in a session like MLflow's, the options
+/// the pool opens its own with, and the server's flavour.
+pub(crate) async fn connect(
+    server: &ServerUri,
+) -> Result<(MySqlConnection, MySqlConnectOptions, Flavour), OpenError> {
     let database = server.to_string();
     let options = connect_options(server)?;
     // The schema is created in a session like MLflow's (PyMySQL): the server's own sql_mode and, for
@@ -68,9 +81,16 @@ pub(crate) async fn open(
     } else {
         Flavour::MySql
     };
-    migrate(&mut connection, &database, default_artifact_root).await?;
-    // This connection's sql_mode was changed for experiment 0: it is not reused.
-    let _ = connection.close().await;
+    Ok((connection, options, flavour))
+}
+
+/// A pool that reconnects by itself when the database goes away and comes back, with the statement
+/// timeout of `settings` set on each connection.
+pub(crate) fn pool(
+    options: MySqlConnectOptions,
+    flavour: Flavour,
+    settings: &PoolSettings,
+) -> Pools {
     let statement_timeout = settings.statement_timeout;
     let pool = MySqlPoolOptions::new()
         .max_connections(settings.max_connections)
@@ -91,7 +111,7 @@ pub(crate) async fn open(
             })
         })
         .connect_lazy_with(options);
-    Ok(Pools::MySql(pool))
+    Pools::MySql(pool)
 }
 
 /// The connect options of `server`, with the query options of PyMySQL and mysqlclient that ferroflow
@@ -242,10 +262,28 @@ async fn migrate_locked(
     Ok(())
 }
 
-/// Creates every table of the schema in the empty database, checks they are all there and stamps the
-/// revision last. On any failure the tables created are dropped, so the database is empty again.
+/// Creates MLflow's tracking schema in the empty database and stamps `alembic_version`.
 async fn create_schema(connection: &mut MySqlConnection, database: &str) -> Result<(), OpenError> {
-    let statements = schema_statements(SCHEMA);
+    create_stamped_schema(
+        connection,
+        database,
+        SCHEMA,
+        "INSERT INTO alembic_version (version_num) VALUES (?)",
+        SCHEMA_REVISION,
+    )
+    .await
+}
+
+/// Creates every table of `schema` in the empty database, checks they are all there and runs `stamp`
+/// with `revision` last. On any failure the tables created are dropped, so the database is empty again.
+pub(crate) async fn create_stamped_schema(
+    connection: &mut MySqlConnection,
+    database: &str,
+    schema: &str,
+    stamp: &'static str,
+    revision: &str,
+) -> Result<(), OpenError> {
+    let statements = schema_statements(schema);
     let created = async {
         for statement in &statements {
             sqlx::raw_sql(statement).execute(&mut *connection).await?;
@@ -258,8 +296,8 @@ async fn create_schema(connection: &mut MySqlConnection, database: &str) -> Resu
         if !missing.is_empty() {
             return Ok(Some(missing));
         }
-        sqlx::query("INSERT INTO alembic_version (version_num) VALUES (?)")
-            .bind(SCHEMA_REVISION)
+        sqlx::query(stamp)
+            .bind(revision)
             .execute(&mut *connection)
             .await?;
         Ok::<_, sqlx::Error>(None)
@@ -297,7 +335,9 @@ async fn drop_all_tables(connection: &mut MySqlConnection) -> Result<(), sqlx::E
     Ok(())
 }
 
-async fn current_tables(connection: &mut MySqlConnection) -> Result<Vec<String>, sqlx::Error> {
+pub(crate) async fn current_tables(
+    connection: &mut MySqlConnection,
+) -> Result<Vec<String>, sqlx::Error> {
     sqlx::query_scalar(
         "SELECT CAST(table_name AS CHAR) FROM information_schema.tables \
          WHERE table_schema = DATABASE() AND table_type = 'BASE TABLE'",

@@ -22,17 +22,32 @@ pub(crate) async fn open(
     settings: &PoolSettings,
 ) -> Result<Pools, OpenError> {
     let database = server.to_string();
-    let options = connect_options(server, settings)?;
-    let mut connection = options
-        .connect()
-        .await
-        .map_err(|source| OpenError::Connect {
-            database: database.clone(),
-            source,
-        })?;
+    let (mut connection, options) = connect(server, settings).await?;
     migrate(&mut connection, &database, default_artifact_root).await?;
     // The pool opens its own connections; this one is done.
     let _ = connection.close().await;
+    Ok(pool(options, settings))
+}
+
+/// One connection to the database of `server` (for its migration) and the options the pool opens its own
+/// with.
+pub(crate) async fn connect(
+    server: &ServerUri,
+    settings: &PoolSettings,
+) -> Result<(PgConnection, PgConnectOptions), OpenError> {
+    let options = connect_options(server, settings)?;
+    let connection = options
+        .connect()
+        .await
+        .map_err(|source| OpenError::Connect {
+            database: server.to_string(),
+            source,
+        })?;
+    Ok((connection, options))
+}
+
+/// A pool that reconnects by itself when the database goes away and comes back.
+pub(crate) fn pool(options: PgConnectOptions, settings: &PoolSettings) -> Pools {
     let pool = PgPoolOptions::new()
         .max_connections(settings.max_connections)
         .min_connections(0)
@@ -41,7 +56,7 @@ pub(crate) async fn open(
         .max_lifetime(settings.max_lifetime)
         .test_before_acquire(true)
         .connect_lazy_with(options);
-    Ok(Pools::Postgres(pool))
+    Pools::Postgres(pool)
 }
 
 /// The connect options of `server`: libpq's query options that ferroflow understands, others logged

@@ -6,11 +6,11 @@
 use crate::auth::{user_permission, Auth, AuthenticatedUser};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
-use axum::extract::{Request, State};
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
 use axum::http::{header, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, patch, post, MethodRouter};
-use axum::{Extension, Json};
+use axum::Json;
 use ferroflow_core::auth::{
     bad_request, hash_password, parse_permission, reject_synthetic_role_name, role_not_found,
     role_permission_not_found, user_not_found, validate_password,
@@ -31,7 +31,16 @@ pub fn routes_v2() -> Vec<(&'static str, MethodRouter<AppState>)> {
         ("/users/update-password", patch(update_user_password)),
         ("/users/update-admin", patch(update_user_admin)),
         ("/users/delete", delete(delete_user)),
+        ("/users/create-ui", post(create_user_ui)),
     ]
+}
+
+/// MLflow's sign-up page, at the root.
+pub const SIGNUP: &str = "/signup";
+
+/// The routes at the root: MLflow's sign-up page.
+pub fn routes_root() -> Vec<(&'static str, MethodRouter<AppState>)> {
+    vec![(SIGNUP, get(signup))]
 }
 
 /// The routes under `/api/3.0/mlflow` and `/ajax-api/3.0/mlflow`.
@@ -61,6 +70,33 @@ pub fn routes_v3() -> Vec<(&'static str, MethodRouter<AppState>)> {
     ]
 }
 
+/// What an auth handler starts from: the basic-auth app, the request's parameters and the user acting.
+struct Call {
+    auth: Arc<Auth>,
+    params: AuthParams,
+    sender: User,
+}
+
+impl FromRequest<AppState> for Call {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let auth = auth_of(state).map_err(IntoResponse::into_response)?;
+        let (mut parts, body) = request.into_parts();
+        let AuthenticatedUser(sender) = AuthenticatedUser::from_request_parts(&mut parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let params = AuthParams::read(Request::from_parts(parts, body))
+            .await
+            .map_err(IntoResponse::into_response)?;
+        Ok(Self {
+            auth,
+            params,
+            sender,
+        })
+    }
+}
+
 /// A request's parameters as MLflow's `_get_request_param` reads them: the query of a GET, the JSON body
 /// of a POST or PATCH, the JSON body (else the query) of a DELETE.
 struct AuthParams {
@@ -73,7 +109,11 @@ struct AuthParams {
 impl AuthParams {
     async fn read(request: Request) -> Result<Self, ApiError> {
         let (parts, body) = request.into_parts();
-        let query = parts.uri.query().map(url_pairs).unwrap_or_default();
+        let query = parts
+            .uri
+            .query()
+            .map(crate::auth::url_decoded_pairs)
+            .unwrap_or_default();
         let is_json = parts
             .headers
             .get(header::CONTENT_TYPE)
@@ -150,22 +190,6 @@ impl AuthParams {
     }
 }
 
-fn url_pairs(query: &str) -> Vec<(String, String)> {
-    query
-        .split('&')
-        .filter(|pair| !pair.is_empty())
-        .map(|pair| {
-            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            let decode = |text: &str| {
-                percent_encoding::percent_decode_str(&text.replace('+', " "))
-                    .decode_utf8_lossy()
-                    .into_owned()
-            };
-            (decode(key), decode(value))
-        })
-        .collect()
-}
-
 fn auth_of(state: &AppState) -> Result<Arc<Auth>, ApiError> {
     state
         .auth
@@ -195,9 +219,7 @@ fn role_json(role: &Role) -> Value {
     serde_json::to_value(role).unwrap_or(Value::Null)
 }
 
-async fn create_user(State(state): State<AppState>, request: Request) -> ApiResult<Response> {
-    let auth = auth_of(&state)?;
-    let params = AuthParams::read(request).await?;
+async fn create_user(Call { auth, params, .. }: Call) -> ApiResult<Response> {
     if !params.is_json {
         return Ok((
             StatusCode::BAD_REQUEST,
@@ -220,24 +242,19 @@ async fn create_user(State(state): State<AppState>, request: Request) -> ApiResu
     Ok(Json(json!({ "user": UserJson::from(&user) })).into_response())
 }
 
-async fn get_user(State(state): State<AppState>, request: Request) -> ApiResult<Json<Value>> {
-    let auth = auth_of(&state)?;
-    let params = AuthParams::read(request).await?;
+async fn get_user(Call { auth, params, .. }: Call) -> ApiResult<Json<Value>> {
     let user = find_user(&auth, &params.string("username")?).await?;
     Ok(Json(json!({ "user": UserJson::from(&user) })))
 }
 
-async fn get_current_user(
-    Extension(AuthenticatedUser(user)): Extension<AuthenticatedUser>,
-) -> Json<Value> {
+async fn get_current_user(AuthenticatedUser(user): AuthenticatedUser) -> Json<Value> {
     Json(json!({
         "user": {"id": user.id, "username": user.username, "is_admin": user.is_admin},
         "is_basic_auth": true,
     }))
 }
 
-async fn list_users(State(state): State<AppState>) -> ApiResult<Json<Value>> {
-    let auth = auth_of(&state)?;
+async fn list_users(Call { auth, .. }: Call) -> ApiResult<Json<Value>> {
     let mut users = Vec::new();
     for user in auth.store.list_users().await? {
         let roles = auth.store.list_user_roles(user.id).await?;
@@ -252,12 +269,12 @@ async fn list_users(State(state): State<AppState>) -> ApiResult<Json<Value>> {
 }
 
 async fn update_user_password(
-    State(state): State<AppState>,
-    Extension(AuthenticatedUser(sender)): Extension<AuthenticatedUser>,
-    request: Request,
+    Call {
+        auth,
+        params,
+        sender,
+    }: Call,
 ) -> ApiResult<Json<Value>> {
-    let auth = auth_of(&state)?;
-    let params = AuthParams::read(request).await?;
     let username = params.string("username")?;
     let password = params.string("password")?;
     if sender.username == username {
@@ -295,15 +312,11 @@ async fn update_user_password(
     if !auth.store.update_user(&username, Some(&hash), None).await? {
         return Err(ApiError(user_not_found(&username)));
     }
+    auth.forget_credentials(&username);
     Ok(empty())
 }
 
-async fn update_user_admin(
-    State(state): State<AppState>,
-    request: Request,
-) -> ApiResult<Json<Value>> {
-    let auth = auth_of(&state)?;
-    let params = AuthParams::read(request).await?;
+async fn update_user_admin(Call { auth, params, .. }: Call) -> ApiResult<Json<Value>> {
     let username = params.string("username")?;
     let is_admin = match params.value("is_admin")? {
         Value::Bool(flag) => flag,
@@ -318,16 +331,17 @@ async fn update_user_admin(
     {
         return Err(ApiError(user_not_found(&username)));
     }
+    auth.forget_credentials(&username);
     Ok(empty())
 }
 
 async fn delete_user(
-    State(state): State<AppState>,
-    Extension(AuthenticatedUser(sender)): Extension<AuthenticatedUser>,
-    request: Request,
+    Call {
+        auth,
+        params,
+        sender,
+    }: Call,
 ) -> ApiResult<Json<Value>> {
-    let auth = auth_of(&state)?;
-    let params = AuthParams::read(request).await?;
     let username = params.string("username")?;
     if username == sender.username {
         return Err(ApiError(bad_request(
@@ -337,6 +351,7 @@ async fn delete_user(
     if !auth.store.delete_user(&username).await? {
         return Err(ApiError(user_not_found(&username)));
     }
+    auth.forget_credentials(&username);
     Ok(empty())
 }
 
@@ -359,22 +374,17 @@ async fn permission_rows(auth: &Auth, user: &User) -> Result<Vec<Value>, Error> 
 }
 
 async fn list_current_user_permissions(
-    State(state): State<AppState>,
-    Extension(AuthenticatedUser(user)): Extension<AuthenticatedUser>,
+    Call {
+        auth, sender: user, ..
+    }: Call,
 ) -> ApiResult<Json<Value>> {
-    let auth = auth_of(&state)?;
     let rows = permission_rows(&auth, &user).await?;
     Ok(Json(
         json!({ "is_admin": user.is_admin, "permissions": rows }),
     ))
 }
 
-async fn list_user_permissions(
-    State(state): State<AppState>,
-    request: Request,
-) -> ApiResult<Json<Value>> {
-    let auth = auth_of(&state)?;
-    let params = AuthParams::read(request).await?;
+async fn list_user_permissions(Call { auth, params, .. }: Call) -> ApiResult<Json<Value>> {
     let user = find_user(&auth, &params.string("username")?).await?;
     let rows = permission_rows(&auth, &user).await?;
     Ok(Json(
@@ -392,18 +402,34 @@ fn reject_workspace_type(resource_type: &str) -> Result<(), Error> {
     Ok(())
 }
 
-async fn grant_user_permission(
-    State(state): State<AppState>,
-    request: Request,
-) -> ApiResult<Json<Value>> {
-    let auth = auth_of(&state)?;
-    let params = AuthParams::read(request).await?;
-    let username = params.string("username")?;
-    let resource_type = params.string("resource_type")?;
-    let resource_id = params.string("resource_id")?;
+/// The `username`, `resource_type` and `resource_id` of a per-user grant route.
+fn grant_target(params: &AuthParams) -> Result<(String, String, String), Error> {
+    Ok((
+        params.string("username")?,
+        params.string("resource_type")?,
+        params.string("resource_id")?,
+    ))
+}
+
+/// MLflow's message about one per-user grant.
+fn grant_message(username: &str, resource_type: &str, resource_id: &str, outcome: &str) -> String {
+    format!(
+        "Permission for user={username} on resource_type={resource_type}, \
+         resource_id={resource_id} {outcome}."
+    )
+}
+
+/// The user a per-user grant route names, once its resource type is one those routes take.
+async fn grant_user(auth: &Auth, username: &str, resource_type: &str) -> Result<User, Error> {
+    let user = find_user(auth, username).await?;
+    reject_workspace_type(resource_type)?;
+    Ok(user)
+}
+
+async fn grant_user_permission(Call { auth, params, .. }: Call) -> ApiResult<Json<Value>> {
+    let (username, resource_type, resource_id) = grant_target(&params)?;
     let permission = params.string("permission")?;
-    let user = find_user(&auth, &username).await?;
-    reject_workspace_type(&resource_type)?;
+    let user = grant_user(&auth, &username, &resource_type).await?;
     validate_resource_pattern(&resource_id, &resource_type)?;
     validate_permission_for_resource_type(&permission, &resource_type)?;
     let added = auth
@@ -418,50 +444,38 @@ async fn grant_user_permission(
         )
         .await?;
     if !added {
-        return Err(ApiError(Error::already_exists(format!(
-            "Permission for user={username} on resource_type={resource_type}, \
-             resource_id={resource_id} already exists."
+        return Err(ApiError(Error::already_exists(grant_message(
+            &username,
+            &resource_type,
+            &resource_id,
+            "already exists",
         ))));
     }
     Ok(empty())
 }
 
-async fn revoke_user_permission(
-    State(state): State<AppState>,
-    request: Request,
-) -> ApiResult<Json<Value>> {
-    let auth = auth_of(&state)?;
-    let params = AuthParams::read(request).await?;
-    let username = params.string("username")?;
-    let resource_type = params.string("resource_type")?;
-    let resource_id = params.string("resource_id")?;
-    let user = find_user(&auth, &username).await?;
-    reject_workspace_type(&resource_type)?;
+async fn revoke_user_permission(Call { auth, params, .. }: Call) -> ApiResult<Json<Value>> {
+    let (username, resource_type, resource_id) = grant_target(&params)?;
+    let user = grant_user(&auth, &username, &resource_type).await?;
     validate_resource_type(&resource_type)?;
     let removed = auth
         .store
         .revoke_user_permission(user.id, DEFAULT_WORKSPACE, &resource_type, &resource_id)
         .await?;
     if !removed {
-        return Err(ApiError(Error::not_found(format!(
-            "Permission for user={username} on resource_type={resource_type}, \
-             resource_id={resource_id} not found."
+        return Err(ApiError(Error::not_found(grant_message(
+            &username,
+            &resource_type,
+            &resource_id,
+            "not found",
         ))));
     }
     Ok(empty())
 }
 
-async fn get_user_permission(
-    State(state): State<AppState>,
-    request: Request,
-) -> ApiResult<Json<Value>> {
-    let auth = auth_of(&state)?;
-    let params = AuthParams::read(request).await?;
-    let username = params.string("username")?;
-    let resource_type = params.string("resource_type")?;
-    let resource_id = params.string("resource_id")?;
-    let user = find_user(&auth, &username).await?;
-    reject_workspace_type(&resource_type)?;
+async fn get_user_permission(Call { auth, params, .. }: Call) -> ApiResult<Json<Value>> {
+    let (username, resource_type, resource_id) = grant_target(&params)?;
+    let user = grant_user(&auth, &username, &resource_type).await?;
     validate_resource_type(&resource_type)?;
     let kind = RESOURCE_TYPES
         .iter()
@@ -475,12 +489,7 @@ async fn get_user_permission(
     })))
 }
 
-async fn list_user_roles(
-    State(state): State<AppState>,
-    request: Request,
-) -> ApiResult<Json<Value>> {
-    let auth = auth_of(&state)?;
-    let params = AuthParams::read(request).await?;
+async fn list_user_roles(Call { auth, params, .. }: Call) -> ApiResult<Json<Value>> {
     let user = find_user(&auth, &params.string("username")?).await?;
     let roles = auth.store.list_user_roles(user.id).await?;
     Ok(Json(
@@ -496,9 +505,7 @@ fn non_empty_string(value: Option<Value>, message: &str) -> Result<Option<String
     }
 }
 
-async fn create_role(State(state): State<AppState>, request: Request) -> ApiResult<Json<Value>> {
-    let auth = auth_of(&state)?;
-    let params = AuthParams::read(request).await?;
+async fn create_role(Call { auth, params, .. }: Call) -> ApiResult<Json<Value>> {
     let name = non_empty_string(Some(params.value("name")?), "Role name cannot be empty.")?
         .ok_or_else(|| ApiError::invalid_parameter("Role name cannot be empty."))?;
     let workspace = non_empty_string(
@@ -523,9 +530,7 @@ async fn create_role(State(state): State<AppState>, request: Request) -> ApiResu
     Ok(Json(json!({ "role": role_json(&role) })))
 }
 
-async fn get_role(State(state): State<AppState>, request: Request) -> ApiResult<Json<Value>> {
-    let auth = auth_of(&state)?;
-    let params = AuthParams::read(request).await?;
+async fn get_role(Call { auth, params, .. }: Call) -> ApiResult<Json<Value>> {
     let role_id = params.int("role_id")?;
     let role = auth
         .store
@@ -535,9 +540,7 @@ async fn get_role(State(state): State<AppState>, request: Request) -> ApiResult<
     Ok(Json(json!({ "role": role_json(&role) })))
 }
 
-async fn list_roles(State(state): State<AppState>, request: Request) -> ApiResult<Json<Value>> {
-    let auth = auth_of(&state)?;
-    let params = AuthParams::read(request).await?;
+async fn list_roles(Call { auth, params, .. }: Call) -> ApiResult<Json<Value>> {
     let workspaces = params.query_list("workspace");
     if workspaces
         .iter()
@@ -557,9 +560,7 @@ async fn list_roles(State(state): State<AppState>, request: Request) -> ApiResul
     ))
 }
 
-async fn update_role(State(state): State<AppState>, request: Request) -> ApiResult<Json<Value>> {
-    let auth = auth_of(&state)?;
-    let params = AuthParams::read(request).await?;
+async fn update_role(Call { auth, params, .. }: Call) -> ApiResult<Json<Value>> {
     let role_id = params.int("role_id")?;
     let name = params
         .body
@@ -597,9 +598,7 @@ async fn update_role(State(state): State<AppState>, request: Request) -> ApiResu
     Ok(Json(json!({ "role": role_json(&role) })))
 }
 
-async fn delete_role(State(state): State<AppState>, request: Request) -> ApiResult<Json<Value>> {
-    let auth = auth_of(&state)?;
-    let params = AuthParams::read(request).await?;
+async fn delete_role(Call { auth, params, .. }: Call) -> ApiResult<Json<Value>> {
     let role_id = params.int("role_id")?;
     if !auth.store.delete_role(role_id).await? {
         return Err(ApiError(role_not_found(role_id)));
@@ -607,12 +606,7 @@ async fn delete_role(State(state): State<AppState>, request: Request) -> ApiResu
     Ok(empty())
 }
 
-async fn add_role_permission(
-    State(state): State<AppState>,
-    request: Request,
-) -> ApiResult<Json<Value>> {
-    let auth = auth_of(&state)?;
-    let params = AuthParams::read(request).await?;
+async fn add_role_permission(Call { auth, params, .. }: Call) -> ApiResult<Json<Value>> {
     let role_id = params.int("role_id")?;
     let resource_type = params.string("resource_type")?;
     let resource_pattern = params.string("resource_pattern")?;
@@ -627,12 +621,7 @@ async fn add_role_permission(
     Ok(Json(json!({ "role_permission": added })))
 }
 
-async fn remove_role_permission(
-    State(state): State<AppState>,
-    request: Request,
-) -> ApiResult<Json<Value>> {
-    let auth = auth_of(&state)?;
-    let params = AuthParams::read(request).await?;
+async fn remove_role_permission(Call { auth, params, .. }: Call) -> ApiResult<Json<Value>> {
     let id = params.int("role_permission_id")?;
     if !auth.store.remove_role_permission(id).await? {
         return Err(ApiError(role_permission_not_found(id)));
@@ -640,12 +629,7 @@ async fn remove_role_permission(
     Ok(empty())
 }
 
-async fn list_role_permissions(
-    State(state): State<AppState>,
-    request: Request,
-) -> ApiResult<Json<Value>> {
-    let auth = auth_of(&state)?;
-    let params = AuthParams::read(request).await?;
+async fn list_role_permissions(Call { auth, params, .. }: Call) -> ApiResult<Json<Value>> {
     let role_id = params.int("role_id")?;
     let role = auth
         .store
@@ -655,12 +639,7 @@ async fn list_role_permissions(
     Ok(Json(json!({ "role_permissions": role.permissions })))
 }
 
-async fn update_role_permission(
-    State(state): State<AppState>,
-    request: Request,
-) -> ApiResult<Json<Value>> {
-    let auth = auth_of(&state)?;
-    let params = AuthParams::read(request).await?;
+async fn update_role_permission(Call { auth, params, .. }: Call) -> ApiResult<Json<Value>> {
     let id = params.int("role_permission_id")?;
     let permission = params.string("permission")?;
     let existing = auth
@@ -678,9 +657,7 @@ async fn update_role_permission(
     Ok(Json(json!({ "role_permission": updated })))
 }
 
-async fn assign_role(State(state): State<AppState>, request: Request) -> ApiResult<Json<Value>> {
-    let auth = auth_of(&state)?;
-    let params = AuthParams::read(request).await?;
+async fn assign_role(Call { auth, params, .. }: Call) -> ApiResult<Json<Value>> {
     let username = params.string("username")?;
     let role_id = params.int("role_id")?;
     let user = find_user(&auth, &username).await?;
@@ -688,9 +665,7 @@ async fn assign_role(State(state): State<AppState>, request: Request) -> ApiResu
     Ok(Json(json!({ "assignment": assignment })))
 }
 
-async fn unassign_role(State(state): State<AppState>, request: Request) -> ApiResult<Json<Value>> {
-    let auth = auth_of(&state)?;
-    let params = AuthParams::read(request).await?;
+async fn unassign_role(Call { auth, params, .. }: Call) -> ApiResult<Json<Value>> {
     let username = params.string("username")?;
     let role_id = params.int("role_id")?;
     let user = find_user(&auth, &username).await?;
@@ -703,16 +678,176 @@ async fn unassign_role(State(state): State<AppState>, request: Request) -> ApiRe
     Ok(empty())
 }
 
-async fn list_role_users(
-    State(state): State<AppState>,
-    request: Request,
-) -> ApiResult<Json<Value>> {
-    let auth = auth_of(&state)?;
-    let params = AuthParams::read(request).await?;
+async fn list_role_users(Call { auth, params, .. }: Call) -> ApiResult<Json<Value>> {
     let role_id = params.int("role_id")?;
     if auth.store.get_role(role_id).await?.is_none() {
         return Err(ApiError(role_not_found(role_id)));
     }
     let assignments = auth.store.list_role_users(role_id).await?;
     Ok(Json(json!({ "assignments": assignments })))
+}
+
+// ------------------------------------------------------------------------------------------------------
+// MLflow's sign-up form: `/signup` shows it, `users/create-ui` takes its POST.
+// ------------------------------------------------------------------------------------------------------
+
+/// The form's page rules: no script at all, inline styles, posts only to this origin.
+const FORM_PAGE_POLICY: &str =
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; frame-ancestors 'self'";
+
+fn escape_html(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for character in text.chars() {
+        match character {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '"' => escaped.push_str("&quot;"),
+            '\'' => escaped.push_str("&#39;"),
+            other => escaped.push(other),
+        }
+    }
+    escaped
+}
+
+fn html_page(status: StatusCode, body: String) -> Response {
+    (
+        status,
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CONTENT_SECURITY_POLICY, FORM_PAGE_POLICY),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+fn now_seconds() -> i64 {
+    ferroflow_core::ids::now_millis() / 1000
+}
+
+/// `GET /signup`: MLflow's form (username at least 4 characters, password at least 12) with a CSRF token
+/// bound to the signed-in user.
+async fn signup(
+    Call {
+        auth, sender: user, ..
+    }: Call,
+) -> ApiResult<Response> {
+    let token = auth.signup_token(&user.username, now_seconds());
+    Ok(html_page(
+        StatusCode::OK,
+        format!(
+            r#"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>MLflow: sign up</title>
+<style>
+  form {{ background-color: #F5F5F5; border: 1px solid #CCCCCC; border-radius: 4px; padding: 20px;
+    max-width: 400px; margin: 0 auto; font-family: Arial, sans-serif; font-size: 14px; line-height: 1.5; }}
+  input[type=text], input[type=password] {{ width: 100%; padding: 10px; margin-bottom: 10px;
+    border: 1px solid #CCCCCC; border-radius: 4px; box-sizing: border-box; }}
+  input[type=submit] {{ background-color: rgb(34, 114, 180); color: #FFFFFF; border: none; border-radius: 4px;
+    padding: 10px 20px; cursor: pointer; font-size: 16px; font-weight: bold; }}
+  input[type=submit]:hover {{ background-color: rgb(14, 83, 139); }}
+  h1 {{ text-align: center; font-size: 20px; }}
+</style>
+</head>
+<body>
+<form action="{action}" method="post">
+  <input type="hidden" name="csrf_token" value="{token}"/>
+  <h1>MLflow</h1>
+  <label for="username">Username:</label>
+  <br>
+  <input type="text" id="username" name="username" minlength="4">
+  <br>
+  <label for="password">Password:</label>
+  <br>
+  <input type="password" id="password" name="password" minlength="12">
+  <br>
+  <br>
+  <input type="submit" value="Sign up">
+</form>
+</body>
+</html>
+"#,
+            action = CREATE_USER_UI,
+            token = escape_html(&token),
+        ),
+    ))
+}
+
+/// Where the sign-up form posts (MLflow's `CREATE_USER_UI`).
+pub const CREATE_USER_UI: &str = "/api/2.0/mlflow/users/create-ui";
+
+/// The page MLflow answers a form post with: the message, then on to `href`.
+fn notice(message: &str, href: &str) -> Response {
+    let message = escape_html(message);
+    let href = escape_html(href);
+    html_page(
+        StatusCode::OK,
+        format!(
+            "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+             <meta http-equiv=\"refresh\" content=\"3;url={href}\">\n<title>MLflow</title>\n</head>\n\
+             <body>\n<p>{message}</p>\n<p><a href=\"{href}\">Continue</a></p>\n</body>\n</html>\n"
+        ),
+    )
+}
+
+/// `POST users/create-ui`: the sign-up form's fields, checked against its CSRF token (400 without a
+/// valid one, as Flask-WTF answers), then MLflow's answers: a notice that the name is taken (back to
+/// `/signup`) or that the user was created (on to `/`).
+async fn create_user_ui(
+    State(state): State<AppState>,
+    AuthenticatedUser(sender): AuthenticatedUser,
+    request: Request,
+) -> ApiResult<Response> {
+    let auth = auth_of(&state)?;
+    let is_form = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        == Some("application/x-www-form-urlencoded");
+    let bytes = axum::body::to_bytes(request.into_body(), 64 * 1024)
+        .await
+        .map_err(|_| ApiError::invalid_parameter("request body too large"))?;
+    let fields = crate::auth::url_decoded_pairs(&String::from_utf8_lossy(&bytes));
+    let field = |name: &str| {
+        fields
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.clone())
+    };
+    let bad_request = |message: &str| (StatusCode::BAD_REQUEST, message.to_owned()).into_response();
+    // Flask-WTF checks the token before the view looks at the content type.
+    let Some(token) = field("csrf_token").filter(|token| !token.is_empty()) else {
+        return Ok(bad_request("Bad Request: The CSRF token is missing."));
+    };
+    if !auth.signup_token_valid(&token, &sender.username, now_seconds()) {
+        return Ok(bad_request("Bad Request: The CSRF token is invalid."));
+    }
+    if !is_form {
+        return Ok(bad_request(
+            "Invalid content type. Must be application/x-www-form-urlencoded",
+        ));
+    }
+    let username = field("username").unwrap_or_default();
+    let password = field("password").unwrap_or_default();
+    if username.is_empty() || password.is_empty() {
+        return Ok(bad_request("Username and password cannot be empty."));
+    }
+    if auth.store.get_user(&username).await?.is_some() {
+        return Ok(notice(
+            &format!("Username has already been taken: {username}"),
+            SIGNUP,
+        ));
+    }
+    validate_username(&username)?;
+    let hash = hashed(password).await?;
+    auth.store.create_user(&username, &hash, false).await?;
+    Ok(notice(
+        &format!("Successfully signed up user: {username}"),
+        "/",
+    ))
 }

@@ -19,8 +19,9 @@ pub struct TestApp {
     pub directory: tempfile::TempDir,
 }
 
-pub async fn test_app() -> TestApp {
-    let directory = tempfile::tempdir().unwrap();
+/// The server's state on a real SQLite store (`mlflow.db`) and a local artifact folder (`artifacts/`) in
+/// `directory`, without authentication or hardening settings of its own.
+pub async fn test_state(directory: &tempfile::TempDir) -> AppState {
     let store = ferroflow_store::SqliteStore::open(
         &directory.path().join("mlflow.db"),
         "mlflow-artifacts:/",
@@ -31,7 +32,7 @@ pub async fn test_app() -> TestApp {
         ferroflow_artifacts::LocalArtifactStore::new(directory.path().join("artifacts"))
             .await
             .unwrap();
-    let state = AppState::new(
+    AppState::new(
         std::sync::Arc::new(store),
         Some(std::sync::Arc::new(artifacts)),
         ServerConfig {
@@ -39,7 +40,12 @@ pub async fn test_app() -> TestApp {
             serve_artifacts: true,
         },
         None,
-    );
+    )
+}
+
+pub async fn test_app() -> TestApp {
+    let directory = tempfile::tempdir().unwrap();
+    let state = test_state(&directory).await;
     TestApp {
         router: ferroflow_server::app(state),
         directory,

@@ -15,6 +15,7 @@
 
 #[macro_use]
 mod backends;
+mod auth;
 mod eval_datasets;
 mod gc;
 mod legacy_import;
