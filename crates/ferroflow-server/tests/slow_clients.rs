@@ -8,7 +8,9 @@
     reason = "test helpers fail loudly"
 )]
 
-use ferroflow_server::{AppState, SecuritySettings, ServerConfig};
+mod common;
+
+use ferroflow_server::SecuritySettings;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -23,26 +25,13 @@ struct Running {
 
 async fn start(header_read_timeout: Duration, max_connections: usize) -> Running {
     let directory = tempfile::tempdir().unwrap();
-    let store = ferroflow_store::SqliteStore::open(
-        &directory.path().join("mlflow.db"),
-        "mlflow-artifacts:/",
-    )
-    .await
-    .unwrap();
-    let state = AppState::new(
-        std::sync::Arc::new(store),
-        None,
-        ServerConfig {
-            default_artifact_root: "mlflow-artifacts:/".into(),
-            serve_artifacts: false,
-        },
-        None,
-    )
-    .with_security(SecuritySettings {
-        header_read_timeout,
-        max_connections,
-        ..SecuritySettings::default()
-    });
+    let state = common::sqlite_state(directory.path())
+        .await
+        .with_security(SecuritySettings {
+            header_read_timeout,
+            max_connections,
+            ..SecuritySettings::default()
+        });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -66,6 +55,18 @@ async fn health(address: SocketAddr) -> String {
     let mut answer = String::new();
     stream.read_to_string(&mut answer).await.unwrap();
     answer.lines().next().unwrap_or_default().to_owned()
+}
+
+/// A connection that has had one `GET /health` answered and is kept alive.
+async fn kept_alive(address: SocketAddr) -> TcpStream {
+    let mut kept = TcpStream::connect(address).await.unwrap();
+    kept.write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    let mut status = [0u8; 15];
+    kept.read_exact(&mut status).await.unwrap();
+    assert_eq!(&status, b"HTTP/1.1 200 OK");
+    kept
 }
 
 /// Reads until the server closes the connection; how long that took and what it sent.
@@ -123,13 +124,7 @@ async fn a_client_that_sends_nothing_or_part_of_the_h2_preface_is_disconnected()
 #[tokio::test]
 async fn an_idle_keep_alive_connection_is_closed_after_the_timeout_too() {
     let server = start(Duration::from_secs(1), 1000).await;
-    let mut kept = TcpStream::connect(server.address).await.unwrap();
-    kept.write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n")
-        .await
-        .unwrap();
-    let mut first = [0u8; 15];
-    kept.read_exact(&mut first).await.unwrap();
-    assert_eq!(&first, b"HTTP/1.1 200 OK");
+    let mut kept = kept_alive(server.address).await;
     let (waited, _) = wait_for_close(&mut kept, Duration::from_secs(10)).await;
     assert!(waited < Duration::from_secs(5), "{waited:?}");
 }
@@ -172,12 +167,7 @@ async fn h2c_with_prior_knowledge_is_served() {
 #[tokio::test]
 async fn shutdown_does_not_wait_for_idle_connections() {
     let mut server = start(Duration::from_secs(30), 1000).await;
-    let mut kept = TcpStream::connect(server.address).await.unwrap();
-    kept.write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n")
-        .await
-        .unwrap();
-    let mut first = [0u8; 15];
-    kept.read_exact(&mut first).await.unwrap();
+    let _kept = kept_alive(server.address).await;
     let began = Instant::now();
     server.stop.take().unwrap().send(()).unwrap();
     tokio::time::timeout(Duration::from_secs(5), &mut server.served)

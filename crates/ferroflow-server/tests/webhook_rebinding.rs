@@ -16,7 +16,7 @@ use axum::http::{Method, StatusCode};
 use common::TestApp;
 use ferroflow_core::fernet::FernetKey;
 use ferroflow_server::webhook_delivery::Resolver;
-use ferroflow_server::{AppState, ServerConfig, WebhookSettings};
+use ferroflow_server::WebhookSettings;
 use serde_json::{json, Value};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -64,12 +64,6 @@ async fn internal_service() -> (u16, Arc<AtomicUsize>) {
 
 async fn app_with(resolver: Arc<Rebinding>) -> TestApp {
     let directory = tempfile::tempdir().unwrap();
-    let store = ferroflow_store::SqliteStore::open(
-        &directory.path().join("mlflow.db"),
-        "mlflow-artifacts:/",
-    )
-    .await
-    .unwrap();
     let settings = WebhookSettings {
         allowed_schemes: vec!["http".into(), "https".into()],
         allow_private_ips: false,
@@ -78,16 +72,9 @@ async fn app_with(resolver: Arc<Rebinding>) -> TestApp {
         resolver,
         ..WebhookSettings::default()
     };
-    let state = AppState::new(
-        Arc::new(store),
-        None,
-        ServerConfig {
-            default_artifact_root: "mlflow-artifacts:/".into(),
-            serve_artifacts: false,
-        },
-        None,
-    )
-    .with_webhook_settings(settings, FernetKey::generate());
+    let state = common::sqlite_state(directory.path())
+        .await
+        .with_webhook_settings(settings, FernetKey::generate());
     TestApp {
         router: ferroflow_server::app(state),
         directory,
