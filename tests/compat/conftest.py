@@ -105,8 +105,9 @@ def _mysql_collation_case(item) -> bool:
 
 
 def pytest_collection_modifyitems(config, items):
-    """mlflow on PostgreSQL/MySQL runs MLFLOW_BACKEND_MODULES only (see the module docstring);
-    MYSQL_COLLATION_CASES are expected failures on MySQL."""
+    """mlflow on PostgreSQL/MySQL runs MLFLOW_BACKEND_MODULES only (see the module docstring); tests
+    marked ``one_backend`` (nothing they check depends on the metadata store) run on the first requested
+    backend only; MYSQL_COLLATION_CASES are expected failures on MySQL."""
     full = os.environ.get("COMPAT_MLFLOW_FULL") == "1"
     kept, deselected = [], []
     for item in items:
@@ -118,6 +119,9 @@ def pytest_collection_modifyitems(config, items):
         kind, backend = param
         if (not full and kind == "mlflow" and backend != "sqlite"
                 and item.path.name not in MLFLOW_BACKEND_MODULES):
+            deselected.append(item)
+            continue
+        if item.get_closest_marker("one_backend") and backend != BACKENDS[0]:
             deselected.append(item)
             continue
         if backend == "mysql" and _mysql_collation_case(item):

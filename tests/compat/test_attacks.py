@@ -9,6 +9,11 @@ listener standing in for an internal host received no connection.
 
 Where the real ``mlflow server`` 3.17.2 is not safe the case is marked ``xfail(strict=True)`` on mlflow
 only, with the reason: the difference is documented, and a fix upstream shows as an unexpected pass.
+
+Cases whose refusal the metadata store could change (values stored and read back: ``source``,
+``artifact_location``, names; filter strings that become SQL; paging) run on every backend; cases
+decided before the store (path parsing, headers, the middleware, the artifact store, connection
+handling) are marked ``one_backend`` and run on the first backend only (conftest.py).
 """
 
 from __future__ import annotations
@@ -197,6 +202,7 @@ UP_FROM_RUN = "../../../../"
 # 1. relative path traversal in artifact reads
 
 
+@pytest.mark.one_backend
 @pytest.mark.parametrize("route", ["proxied-download", "proxied-list", "get-artifact", "run-list",
                                    "ajax-run-list", "ajax-proxied-download"])
 def test_01_relative_traversal_read(server, canary, run_with_artifact, route):
@@ -231,6 +237,7 @@ def test_01_relative_traversal_model_version_artifact(server, client, canary, ru
 # 2. absolute paths
 
 
+@pytest.mark.one_backend
 @pytest.mark.parametrize("shape", ["posix", "windows", "encoded-leading-slash", "file-uri"])
 def test_02_absolute_paths(server, canary, run_with_artifact, shape):
     run_id = run_with_artifact.info.run_id
@@ -260,6 +267,7 @@ def test_02_absolute_paths(server, canary, run_with_artifact, shape):
 # 3. backslash traversal
 
 
+@pytest.mark.one_backend
 @pytest.mark.parametrize("path", ["..\\outside\\secret.txt", "\\..\\..\\outside\\secret.txt",
                                   "a\\..\\..\\..\\..\\..\\outside\\secret.txt", "..\\/outside/secret.txt"])
 def test_03_backslash_traversal(server, canary, run_with_artifact, path):
@@ -314,6 +322,7 @@ ENCODED = [
 ]
 
 
+@pytest.mark.one_backend
 @pytest.mark.parametrize("encoded", ENCODED)
 def test_04_encoded_traversal(server, canary, run_with_artifact, encoded):
     run_id = run_with_artifact.info.run_id
@@ -335,6 +344,7 @@ def test_04_encoded_traversal(server, canary, run_with_artifact, encoded):
 # 5. traversal to delete (and to write)
 
 
+@pytest.mark.one_backend
 @pytest.mark.parametrize("path", ["../outside/secret.txt", "%2e%2e%2foutside%2fsecret.txt",
                                   "%252e%252e%252foutside%252fsecret.txt", "..%5Coutside%5Csecret.txt",
                                   "x/../../outside/secret.txt", quote(str(Path("/tmp")) + "/x")])
@@ -350,6 +360,7 @@ def test_05_traversal_delete_and_write(server, canary, path):
     canary.assert_untouched(deleted, deleted_ajax, written)
 
 
+@pytest.mark.one_backend
 def test_05_delete_outside_through_mpu_abort(server, canary):
     answer = post_json(server, "/api/2.0/mlflow-artifacts/mpu/abort/..%2Foutside",
                        {"path": "secret.txt", "upload_id": "x"})
@@ -520,6 +531,7 @@ def default_experiment_name(server) -> str:
     return answer.json()["experiment"]["name"]
 
 
+@pytest.mark.one_backend
 @pytest.mark.parametrize("content_type", ["text/plain", "text/plain;charset=UTF-8",
                                           "application/x-www-form-urlencoded", "multipart/form-data"])
 @pytest.mark.parametrize("origin", ["http://evil.example", "null", "http://localhost.evil.example"])
@@ -537,6 +549,7 @@ def test_09_cross_origin_simple_post(server, canary, content_type, origin):
     canary.assert_untouched(answer, tag)
 
 
+@pytest.mark.one_backend
 def test_09_text_plain_without_origin_is_refused(server):
     before = default_experiment_name(server)
     answer = raw(server, "POST", f"{API}/experiments/update",
@@ -546,6 +559,7 @@ def test_09_text_plain_without_origin_is_refused(server):
     assert default_experiment_name(server) == before
 
 
+@pytest.mark.one_backend
 def test_09_cross_origin_json_write_is_blocked(server, unique):
     """Even a JSON write (what a preflight would gate) from a foreign origin is refused by the server."""
     name = unique("csrf")
@@ -557,6 +571,7 @@ def test_09_cross_origin_json_write_is_blocked(server, unique):
     assert found.status == 404, found
 
 
+@pytest.mark.one_backend
 def test_09_cross_origin_artifact_delete_is_blocked(server, run_with_artifact):
     experiment_id, run_id = run_with_artifact.info.experiment_id, run_with_artifact.info.run_id
     target = f"{ARTIFACTS}/{experiment_id}/{run_id}/artifacts/a.txt"
@@ -565,6 +580,7 @@ def test_09_cross_origin_artifact_delete_is_blocked(server, run_with_artifact):
     assert raw(server, "GET", target).body == b"hello"
 
 
+@pytest.mark.one_backend
 def test_09_localhost_origin_and_preflight(server, unique):
     allowed = post_json(server, f"{API}/experiments/create", {"name": unique("cors-ok")},
                         headers={"Origin": "http://localhost:3000"})
@@ -584,6 +600,7 @@ def test_09_localhost_origin_and_preflight(server, unique):
 # 10. DNS rebinding
 
 
+@pytest.mark.one_backend
 @pytest.mark.parametrize("host", ["evil.example", "evil.example:5000", "localhost.evil.example",
                                   "127.0.0.1.nip.io:5000", "8.8.8.8", "[::ffff:7f00:1]:5000"])
 def test_10_foreign_host_is_refused(server, unique, host):
@@ -598,6 +615,7 @@ def test_10_foreign_host_is_refused(server, unique, host):
     assert raw(server, "GET", f"{API}/experiments/get-by-name?experiment_name={name}").status == 404
 
 
+@pytest.mark.one_backend
 @pytest.mark.parametrize("host", ["localhost", "localhost:5000", "127.0.0.1", "[::1]:5000",
                                   "192.168.1.20:5000", "10.1.2.3:80"])
 def test_10_local_hosts_and_health_are_served(server, host):
@@ -611,6 +629,7 @@ def test_10_local_hosts_and_health_are_served(server, host):
 XSS = "<script>alert(document.domain)</script>"
 
 
+@pytest.mark.one_backend
 @pytest.mark.parametrize("shape", ["content-type", "query-value", "path", "json-value"])
 def test_11_no_reflected_html(server, shape):
     if shape == "content-type":
@@ -630,6 +649,7 @@ def test_11_no_reflected_html(server, shape):
         assert content_type.startswith(("application/json", "text/plain")), answer.headers
 
 
+@pytest.mark.one_backend
 def test_11_security_headers(server):
     answer = raw(server, "GET", f"{API}/experiments/search?max_results=1")
     assert answer.headers.get("x-content-type-options") == "nosniff"
@@ -640,6 +660,7 @@ def test_11_security_headers(server):
 # 14. SSRF through webhooks
 
 
+@pytest.mark.one_backend
 @pytest.mark.parametrize("url", [
     "LISTENER",
     "https://127.0.0.1/hook",
@@ -671,6 +692,7 @@ def test_14_webhook_ssrf(server, client, listener, unique, url):
 # 15. SSRF through a gateway or proxy
 
 
+@pytest.mark.one_backend
 @pytest.mark.parametrize("target", [
     "/ajax-api/2.0/mlflow/gateway-proxy",
     "/api/2.0/mlflow/gateway-proxy",
@@ -723,6 +745,7 @@ def test_16_unbounded_max_results(server, client, unique, shape):
     assert_healthy(server)
 
 
+@pytest.mark.one_backend
 def test_16_giant_body(server):
     body = b'{"name": "' + b"x" * (20 * 1024 * 1024) + b'"}'
     try:
@@ -734,6 +757,7 @@ def test_16_giant_body(server):
     assert_healthy(server)
 
 
+@pytest.mark.one_backend
 @pytest.mark.parametrize("depth", [1000, 100_000])
 def test_16_deeply_nested_json(server, depth):
     xfail_on_mlflow(server, "json.loads hits RecursionError and answers 500")
@@ -752,12 +776,68 @@ def test_16_oversized_batch(server, client, unique):
     assert_healthy(server)
 
 
+@pytest.mark.one_backend
 def test_16_huge_headers(server):
     if server.kind == "mlflow":
         pytest.xfail("mlflow server 3.17.2 (uvicorn) drops the connection instead of answering 431")
     answer = raw(server, "GET", "/health", headers={f"X-Pad-{i}": "a" * 4000 for i in range(40)})
     assert answer.status == 431, answer
     assert_healthy(server)
+
+
+# A slow client (slowloris) must not hold a connection: ferroflow closes one whose request header has not
+# arrived within --header-read-timeout (30 s by default, 2 s for this case's own server).
+SLOW_HEADER_TIMEOUT = 1
+# What a slow client sends before it stalls.
+SLOW_OPENINGS = {"partial-header": b"GET /health HTTP/1.1\r\nHost: localh", "nothing": b""}
+
+
+def _closed_within(port: int, opening: bytes, seconds: float) -> bool:
+    """Opens a connection, sends `opening` (part of a request, or nothing) and waits: whether the server
+    closed it within `seconds` without answering a request."""
+    with socket.create_connection(("127.0.0.1", port), timeout=seconds) as connection:
+        if opening:
+            connection.sendall(opening)
+        try:
+            received = connection.recv(4096)
+        except socket.timeout:
+            return False
+        except ConnectionResetError:
+            return True
+        return b" 200 " not in received
+
+
+@pytest.mark.one_backend
+def test_16_slow_header_client_is_disconnected(request, server, tmp_path):
+    """Half a header, and nothing at all, on two connections at once: both are closed within the header
+    timeout (+2 s) while a third client is served."""
+    if server.kind == "mlflow":
+        request.node.add_marker(pytest.mark.xfail(strict=True, reason=(
+            "mlflow server 3.17.2 (uvicorn) keeps a connection that sent half a header, or nothing, "
+            "open: measured still open after 75 s")))
+        target = server
+    else:
+        import compat_servers as cs
+
+        target = cs.Server("ferroflow", tmp_path, cs.Database("sqlite", tmp_path))
+        target.extra_args = ["--header-read-timeout", str(SLOW_HEADER_TIMEOUT)]
+        target.start()
+    try:
+        closed: dict[str, bool] = {}
+        slow = [threading.Thread(target=lambda name=name, opening=opening: closed.update(
+                    {name: _closed_within(target.port, opening, SLOW_HEADER_TIMEOUT + 2)}))
+                for name, opening in SLOW_OPENINGS.items()]
+        for thread in slow:
+            thread.start()
+        # Others are served meanwhile.
+        assert raw(target, "GET", "/health").status == 200
+        for thread in slow:
+            thread.join()
+        assert closed == {name: True for name in SLOW_OPENINGS}, "a slow connection was kept open"
+        assert raw(target, "GET", "/health").status == 200
+    finally:
+        if target is not server:
+            target.stop()
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -772,6 +852,7 @@ class _Payload:
         return (os.system, (f"touch {self.marker}",))
 
 
+@pytest.mark.one_backend
 def test_17_uploaded_pickles_are_never_loaded(server, client, canary, run_with_artifact, unique):
     marker = canary.dir / f"unpickled-{uuid.uuid4().hex}"
     payload = pickle.dumps(_Payload(marker))
@@ -800,6 +881,7 @@ def test_17_uploaded_pickles_are_never_loaded(server, client, canary, run_with_a
     canary.snapshot = canary._state()
 
 
+@pytest.mark.one_backend
 def test_17_custom_scorer_code_is_refused(server, client, canary, unique):
     marker = canary.dir / f"scorer-{uuid.uuid4().hex}"
     experiment_id = client.create_experiment(unique("scorer"))
@@ -839,10 +921,84 @@ def test_18_names_and_uris_never_reach_a_shell(server, client, canary, unique):
     assert all(answer.status < 500 for answer in answers), [a for a in answers if a.status >= 500]
 
 
+# Filter strings become SQL in every store: quotes, comments, statement separators and unions must
+# stay values or be refused, on every backend (MySQL treats a backslash in a literal as an escape).
+FILTER_INJECTIONS = [
+    ("runs", "attributes.run_name = 'x' OR '1'='1'"),
+    ("runs", "attributes.run_name = 'x'' OR ''1''=''1'"),
+    ("runs", "attributes.run_name = 'x\\' OR 1=1 -- '"),
+    ("runs", "tags.t = 'a'; DROP TABLE runs; --"),
+    ("runs", "metrics.loss < 1 UNION SELECT * FROM runs"),
+    ("runs", 'params."p\" OR 1=1 --" = \'x\''),
+    ("runs-order", "metrics.loss; DROP TABLE runs"),
+    ("runs-order", "attributes.start_time DESC, (SELECT 1)"),
+    ("experiments", "name = 'x' OR '1'='1'"),
+    ("experiments", "name LIKE '%' UNION SELECT name FROM experiments --"),
+    ("models", "name = 'x'' OR ''1''=''1'"),
+    ("models", "name LIKE 'x\\%' OR 1=1"),
+]
+
+
+@pytest.fixture(scope="module")
+def injection_targets(server):
+    """Per server: an experiment searched, with one run, and a victim experiment, run and model."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=server.url, registry_uri=server.url)
+    tag = uuid.uuid4().hex[:12]
+    victim_experiment = client.create_experiment(f"victim-{tag}")
+    searched = client.create_experiment(f"searched-{tag}")
+    mine = client.create_run(searched, run_name="mine")
+    client.log_metric(mine.info.run_id, "loss", 0.5)
+    model = f"model-{tag}"
+    client.create_registered_model(model)
+    return {"victim_experiment": victim_experiment,
+            "victim": client.create_run(victim_experiment, run_name="victim").info.run_id,
+            "searched": searched, "mine": mine.info.run_id, "model": model}
+
+
+@pytest.mark.parametrize("where,text", FILTER_INJECTIONS,
+                         ids=[f"{where}-{index}" for index, (where, _) in enumerate(FILTER_INJECTIONS)])
+def test_18_filter_strings_never_become_sql(server, client, injection_targets, where, text):
+    """Each filter is refused (400) or matches nothing it should not: the other experiment's run, the
+    other models and experiments stay out, and the tables are intact afterwards."""
+    targets = injection_targets
+    searched, model = targets["searched"], targets["model"]
+    if where == "runs":
+        answer = post_json(server, f"{API}/runs/search", {"experiment_ids": [searched], "filter": text})
+        listed = [run["info"]["run_id"] for run in answer.json().get("runs", [])] \
+            if answer.status == 200 else []
+        assert listed in ([], [targets["mine"]]), answer
+    elif where == "runs-order":
+        answer = post_json(server, f"{API}/runs/search", {"experiment_ids": [searched],
+                                                          "order_by": [text]})
+        if answer.status == 200:
+            listed = [run["info"]["run_id"] for run in answer.json().get("runs", [])]
+            assert listed == [targets["mine"]], answer
+    elif where == "experiments":
+        answer = post_json(server, f"{API}/experiments/search", {"filter": text, "max_results": 1000})
+        if answer.status == 200:
+            names = [experiment["name"] for experiment in answer.json().get("experiments", [])]
+            assert names == [], answer
+    else:
+        answer = raw(server, "GET", f"{API}/registered-models/search?filter={quote(text)}")
+        if answer.status == 200:
+            assert answer.json().get("registered_models", []) == [], answer
+    assert answer.status in (200, 400), answer
+    if answer.status == 400:
+        assert answer.json()["error_code"] == "INVALID_PARAMETER_VALUE", answer
+    # Nothing was dropped or changed.
+    assert client.get_run(targets["victim"]).info.run_name == "victim"
+    assert [run.info.run_id for run in client.search_runs([searched])] == [targets["mine"]]
+    assert client.get_registered_model(model).name == model
+    assert client.get_experiment(targets["victim_experiment"]).lifecycle_stage == "active"
+
+
 # ----------------------------------------------------------------------------------------------------------
 # 19. insecure temporary files
 
 
+@pytest.mark.one_backend
 def test_19_uploads_leave_no_world_writable_or_temporary_files(server, run_with_artifact):
     experiment_id, run_id = run_with_artifact.info.experiment_id, run_with_artifact.info.run_id
     target = f"{ARTIFACTS}/{experiment_id}/{run_id}/artifacts/big/blob.bin"

@@ -5,12 +5,24 @@
     scripts/soak --minutes 30 --clients 16 --out soak.json
 
 ferroflow starts on a fresh SQLite database and a local artifact directory in a temp dir.
-`--clients` threads loop over a mix of requests: create-run, log-metric, log-batch (20 metrics, 5
-params, 5 tags), set-tag, get-run, search-runs, get-history, a 16 KiB artifact upload and its download.
-Every `--interval` seconds the server's VmRSS (and RssAnon, RssFile) and the database's size are read.
+`--clients` threads loop over a mix of requests: log-metric, log-batch (20 metrics, 5 params, 5 tags),
+set-tag, get-run, search-runs, get-history, a 16 KiB artifact upload and its download, and (except in
+the fixed mix) create-run. Every `--interval` seconds the server's VmRSS (and RssAnon, RssFile), the
+database's size and the requests answered so far are read. The samples after the warm-up (`--warmup`
+seconds; by default 10% of the run, at least 15 s) are reported in `--windows` windows (10): requests,
+median and peak RSS, database size.
 
-Criterion (flat memory): the samples after the warm-up (`--warmup` seconds; by default 10% of the run,
-at least 15 s) are cut in thirds. The median RSS of the last third must stay under
+`--mix fixed` (the default) is a fixed working set: one run per client, made at its first request,
+and every write overwrites what an earlier one wrote (metrics cycle through 50 (step, timestamp, value)
+points, which the store keeps once; the same params; tags and the 10 artifact files overwritten in
+place). After a cycle the database stops growing, so what RSS still does grows with the number of
+requests, not with the data. Criterion (levelling off): in the last half of the windows the database
+grows by at most 1 MiB (else the working set was not fixed and the verdict is FAIL), and the window
+medians stay within `--level-tolerance` (5%; 10% for `--short`, a minute in which RSS still climbs) of
+the lowest of them plus `--level-slack-mib` (2 MiB, allocator noise). The RSS slope over the last half is reported per 100,000 requests.
+
+Criterion of the other mixes (`all`, `reads`, `writes`; the database grows in `all` and `writes`):
+the measured samples are cut in thirds. The median RSS of the last third must stay under
 
     first-third median x (1 + tolerance) + slack + SQLite cache allowance
 
@@ -63,20 +75,33 @@ def parse_args(argv=None):
     parser.add_argument("--slack-mib", type=float, default=4.0, help="absolute slack in MiB (4)")
     parser.add_argument("--preload-mib", type=float, default=0.0,
                         help="grow the database to this size before the soak (0: none)")
-    parser.add_argument("--mix", choices=("all", "reads", "writes"), default="all",
-                        help="all (default); reads: runs made once, then only reads and a tag "
-                             "overwritten in place, so the database stays the same size; writes: "
-                             "only create-run, log-metric, log-batch, set-tag and uploads")
+    parser.add_argument("--mix", choices=("fixed", "all", "reads", "writes"), default="fixed",
+                        help="fixed (default): one run per client, every write overwrites, so the "
+                             "database stops growing; all: new runs and new rows all along; reads: "
+                             "runs made once, then only reads and a tag overwritten in place; "
+                             "writes: only create-run, log-metric, log-batch, set-tag and uploads")
+    parser.add_argument("--windows", type=int, default=10,
+                        help="windows the measured samples are reported in (10)")
+    parser.add_argument("--level-tolerance", type=float,
+                        help="fixed mix: spread of the last half's window medians allowed, as a "
+                             "fraction of the lowest (0.05; 0.10 with --short, whose minute ends "
+                             "before RSS has levelled off)")
+    parser.add_argument("--level-slack-mib", type=float, default=2.0,
+                        help="fixed mix: absolute slack on that spread in MiB (2)")
     parser.add_argument("--out", help="write the samples and the verdict as JSON here")
     args = parser.parse_args(argv)
     if args.short:
         args.seconds = 60.0
+    if args.level_tolerance is None:
+        args.level_tolerance = 0.10 if args.short else 0.05
     if args.seconds is None:
         args.seconds = args.minutes * 60
     if args.warmup is None:
         args.warmup = max(15.0, args.seconds * 0.10)
     if args.warmup >= args.seconds * 0.8:
         parser.error("the warm-up must leave at least 20% of the run to measure")
+    if args.windows < 4:
+        parser.error("at least 4 windows: the criterion compares the last half's")
     return args
 
 
@@ -97,6 +122,8 @@ class Load:
 
 READ_CHOICES = (2, 3, 4, 5, 7)
 WRITE_CHOICES = (0, 1, 2, 6)
+# The fixed working set: the (step, timestamp, value) points a metric cycles through, at a fixed time.
+FIXED_POINTS, FIXED_T0 = 50, 1_700_000_000_000
 
 
 def _client(api: Api, base_url: str, experiment_id: str, index: int, load: Load,
@@ -115,8 +142,14 @@ def _client(api: Api, base_url: str, experiment_id: str, index: int, load: Load,
         load.count(response, what)
         return response if response is not None and response.status_code == 200 else None
 
+    def point():
+        """The metric point of this step: new ones in the growing mixes, a cycle in the fixed one."""
+        if mix == "fixed":
+            return step % FIXED_POINTS, FIXED_T0 + step % FIXED_POINTS, (step % FIXED_POINTS) / 8
+        return step, faultkit.now_ms(), rng.random()
+
     while not stop.is_set():
-        if run_id is None or (step % 50 == 0 and mix != "reads"):
+        if run_id is None or (step % 50 == 0 and mix not in ("reads", "fixed")):
             answer = send("create-run", lambda: api.post("runs/create", {
                 "experiment_id": experiment_id, "start_time": faultkit.now_ms()}))
             if answer is None:
@@ -131,17 +164,18 @@ def _client(api: Api, base_url: str, experiment_id: str, index: int, load: Load,
             choice = READ_CHOICES[step % len(READ_CHOICES)]
         elif mix == "writes":
             choice = WRITE_CHOICES[step % len(WRITE_CHOICES)]
+        at_step, timestamp, value = point()
         if choice == 0:
             send("log-metric", lambda: api.post("runs/log-metric", {
-                "run_id": run_id, "key": "loss", "value": rng.random(),
-                "timestamp": faultkit.now_ms(), "step": step}))
+                "run_id": run_id, "key": "loss", "value": value,
+                "timestamp": timestamp, "step": at_step}))
         elif choice == 1:
-            now = faultkit.now_ms()
+            param_prefix = "p" if mix == "fixed" else f"p{step}."
             send("log-batch", lambda: api.post("runs/log-batch", {
                 "run_id": run_id,
-                "metrics": [{"key": f"m{number}", "value": rng.random(), "timestamp": now,
-                             "step": step} for number in range(20)],
-                "params": [{"key": f"p{step}.{number}", "value": str(number)}
+                "metrics": [{"key": f"m{number}", "value": value + number, "timestamp": timestamp,
+                             "step": at_step} for number in range(20)],
+                "params": [{"key": f"{param_prefix}{number}", "value": str(number)}
                            for number in range(5)],
                 "tags": [{"key": f"t{number}", "value": str(step)} for number in range(5)]}))
         elif choice == 2:
@@ -214,6 +248,90 @@ def cache_allowance(database_first: float, database_last: float) -> float:
     return max(0.0, writer) + min(database_last, READERS * READER_CACHE)
 
 
+def fitted_slope(xs: list[float], ys: list[float]) -> float:
+    """The least-squares slope of ys over xs."""
+    mean_x, mean_y = statistics.fmean(xs), statistics.fmean(ys)
+    denominator = sum((x - mean_x) ** 2 for x in xs) or 1.0
+    return sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys)) / denominator
+
+
+def windows(samples: list[dict], warmup: float, count: int) -> list[dict]:
+    """The measured samples in `count` windows of equal length: requests answered in each, the median
+    and peak RSS, the median anonymous RSS and the database size at its start and end (MiB)."""
+    measured = [sample for sample in samples if sample["seconds"] >= warmup]
+    size = len(measured) / count
+    result, previous = [], None
+    for index in range(count):
+        part = measured[round(index * size):round((index + 1) * size)]
+        if not part:
+            continue
+        before = previous if previous is not None else part[0]
+        result.append({
+            "from_s": round(part[0]["seconds"]), "to_s": round(part[-1]["seconds"]),
+            "requests": part[-1]["requests"] - before["requests"],
+            "requests_total": part[-1]["requests"],
+            "rss_median_mib": round(statistics.median(s["rss"] for s in part) / MIB, 2),
+            "rss_peak_mib": round(max(s["rss"] for s in part) / MIB, 2),
+            "anon_median_mib": round(statistics.median(s["anon"] for s in part) / MIB, 2),
+            "database_start_mib": round(before["database"] / MIB, 2),
+            "database_end_mib": round(part[-1]["database"] / MIB, 2),
+        })
+        previous = part[-1]
+    return result
+
+
+# The fixed working set's database may grow this much over the last half (WAL file size jitter).
+FIXED_DATABASE_GROWTH = 1 * MIB
+
+
+def judge_levelling(samples: list[dict], spans: list[dict], warmup: float, tolerance: float,
+                    slack_mib: float) -> dict:
+    """Fixed mix: the last half of the windows has a database that no longer grows and RSS medians
+    within `tolerance` of the lowest plus `slack_mib`."""
+    if len(spans) < 4:
+        return {"ok": False, "reason": f"only {len(spans)} windows after the warm-up"}
+    half = spans[len(spans) // 2:]
+    medians = [span["rss_median_mib"] for span in half]
+    low, high = min(medians), max(medians)
+    allowed = low * tolerance + slack_mib
+    database_growth = half[-1]["database_end_mib"] - half[0]["database_start_mib"]
+    begins = half[0]["from_s"]
+    tail = [sample for sample in samples if sample["seconds"] >= begins]
+    per_request = fitted_slope([sample["requests"] for sample in tail],
+                               [sample["rss"] for sample in tail])
+    fixed = database_growth * MIB <= FIXED_DATABASE_GROWTH
+    measured = [sample for sample in samples if sample["seconds"] >= warmup]
+    verdict = {
+        "ok": fixed and high - low <= allowed,
+        "criterion": "levelling: last-half window medians within "
+                     f"{tolerance:.0%} of the lowest + {slack_mib:g} MiB, database not growing",
+        "last_half_from_s": begins,
+        "last_half_rss_median_low_high_mib": [low, high],
+        "last_half_spread_mib": round(high - low, 2),
+        "allowed_spread_mib": round(allowed, 2),
+        "last_half_database_growth_mib": round(database_growth, 2),
+        "last_half_slope_mib_per_100k_requests": round(per_request * 100_000 / MIB, 3),
+        "first_window_to_last_rss_mib": [spans[0]["rss_median_mib"], spans[-1]["rss_median_mib"]],
+        "peak_mib": round(max(sample["rss"] for sample in measured) / MIB, 2),
+        "samples_measured": len(measured),
+    }
+    if not fixed:
+        verdict["reason"] = (f"the database grew {database_growth:.2f} MiB over the last half: the "
+                             "working set is not fixed, so the criterion does not apply")
+    return verdict
+
+
+def window_table(spans: list[dict]) -> str:
+    """The windows as a Markdown table (docs/reliability.md keeps one)."""
+    lines = ["| window (s) | requests | RSS median (MiB) | RSS peak (MiB) | anon median (MiB) | "
+             "database (MiB) |", "| --- | --- | --- | --- | --- | --- |"]
+    for span in spans:
+        lines.append(f"| {span['from_s']}–{span['to_s']} | {span['requests']:,} | "
+                     f"{span['rss_median_mib']:.1f} | {span['rss_peak_mib']:.1f} | "
+                     f"{span['anon_median_mib']:.1f} | {span['database_end_mib']:.1f} |")
+    return "\n".join(lines)
+
+
 def judge(samples: list[dict], warmup: float, tolerance: float, slack_mib: float) -> dict:
     measured = [sample for sample in samples if sample["seconds"] >= warmup]
     if len(measured) < 6:
@@ -227,11 +345,8 @@ def judge(samples: list[dict], warmup: float, tolerance: float, slack_mib: float
     first_rss, last_rss = median(first, "rss"), median(last, "rss")
     allowance = cache_allowance(median(first, "database"), median(last, "database"))
     limit = first_rss * (1 + tolerance) + slack_mib * MIB + allowance
-    times = [sample["seconds"] for sample in measured]
     values = [sample["rss"] for sample in measured]
-    mean_t, mean_v = statistics.fmean(times), statistics.fmean(values)
-    denominator = sum((t - mean_t) ** 2 for t in times) or 1.0
-    slope = sum((t - mean_t) * (v - mean_v) for t, v in zip(times, values)) / denominator
+    slope = fitted_slope([sample["seconds"] for sample in measured], values)
     return {
         "ok": last_rss <= limit,
         "first_third_median_mib": round(first_rss / MIB, 2),
@@ -291,7 +406,7 @@ def main(argv=None) -> int:
             memory = faultkit.memory_status(pid)
             samples.append({"seconds": round(elapsed, 2), "rss": memory["VmRSS"],
                             "anon": memory.get("RssAnon", 0), "file": memory.get("RssFile", 0),
-                            "database": database_bytes(workdir)})
+                            "database": database_bytes(workdir), "requests": load.requests})
             if time.monotonic() >= next_report:
                 print(f"  t={elapsed:6.0f}s rss={memory['VmRSS'] / MIB:7.1f} MiB "
                       f"(anon {memory.get('RssAnon', 0) / MIB:.1f}) "
@@ -307,8 +422,14 @@ def main(argv=None) -> int:
     finally:
         stop.set()
         server.stop()
-    verdict = judge(samples, args.warmup, args.tolerance, args.slack_mib)
+    spans = windows(samples, args.warmup, args.windows)
+    if args.mix == "fixed":
+        verdict = judge_levelling(samples, spans, args.warmup, args.level_tolerance,
+                                  args.level_slack_mib)
+    else:
+        verdict = judge(samples, args.warmup, args.tolerance, args.slack_mib)
     verdict.update({
+        "mix": args.mix,
         "seconds": round(elapsed, 1), "clients": args.clients, "requests": load.requests,
         "requests_per_second": round(load.requests / elapsed, 1), "errors": len(load.errors),
         "first_errors": load.errors[:5], "server_alive_at_end": alive,
@@ -316,11 +437,21 @@ def main(argv=None) -> int:
     ok = verdict["ok"] and not load.errors and alive
     verdict["ok"] = ok
     print("soak: " + json.dumps(verdict), flush=True)
+    print(f"soak: RSS over time, {len(spans)} windows after the warm-up:\n{window_table(spans)}",
+          flush=True)
     if args.out:
-        Path(args.out).write_text(json.dumps({"verdict": verdict, "samples": samples}, indent=1))
-    print(f"soak: {'PASS' if ok else 'FAIL'} (last-third median RSS "
-          f"{verdict.get('last_third_median_mib')} MiB vs limit {verdict.get('limit_mib')} MiB; "
-          f"{len(load.errors)} failed requests)", flush=True)
+        Path(args.out).write_text(json.dumps({"verdict": verdict, "windows": spans,
+                                              "samples": samples}, indent=1))
+    if args.mix == "fixed":
+        summary = (f"last-half RSS medians {verdict.get('last_half_rss_median_low_high_mib')} MiB, "
+                   f"spread {verdict.get('last_half_spread_mib')} vs allowed "
+                   f"{verdict.get('allowed_spread_mib')} MiB, database "
+                   f"+{verdict.get('last_half_database_growth_mib')} MiB")
+    else:
+        summary = (f"last-third median RSS {verdict.get('last_third_median_mib')} MiB vs limit "
+                   f"{verdict.get('limit_mib')} MiB")
+    print(f"soak: {'PASS' if ok else 'FAIL'} ({summary}; {len(load.errors)} failed requests)",
+          flush=True)
     if ok:
         shutil.rmtree(workdir, ignore_errors=True)
     else:

@@ -138,6 +138,13 @@ struct SecurityArgs {
     /// Seconds a request may run before it is answered 503 (artifact transfers excepted).
     #[arg(long, env = "FERROFLOW_REQUEST_TIMEOUT", default_value_t = 120)]
     request_timeout: u64,
+    /// Seconds a client may take to send a request's header (from connecting, or from the previous answer
+    /// on a kept-alive connection) before the connection is closed, against slowloris.
+    #[arg(long, env = "FERROFLOW_HEADER_READ_TIMEOUT", default_value_t = 30)]
+    header_read_timeout: u64,
+    /// Connections served at once; further ones wait until one closes.
+    #[arg(long, env = "FERROFLOW_MAX_CONNECTIONS", default_value_t = 1000)]
+    max_connections: usize,
 }
 
 impl SecurityArgs {
@@ -158,6 +165,8 @@ impl SecurityArgs {
             x_frame_options: self.x_frame_options.clone(),
             bound_address: Some(bound_address),
             request_timeout: std::time::Duration::from_secs(self.request_timeout.max(1)),
+            header_read_timeout: std::time::Duration::from_secs(self.header_read_timeout.max(1)),
+            max_connections: self.max_connections.max(1),
         };
         if settings.disabled {
             tracing::warn!("security middleware is DISABLED: the server is open to CORS attacks, DNS rebinding and clickjacking");

@@ -5,6 +5,7 @@
 //! own: stores come in through `AppState`.
 
 pub mod auth;
+pub mod connections;
 pub mod error;
 pub mod extract;
 mod observe;
@@ -68,17 +69,15 @@ fn mount_auth_routes(mut router: Router<AppState>) -> Router<AppState> {
     router
 }
 
-/// Serves `app` on `listener` until `shutdown` resolves; in-flight requests finish first.
+/// Serves `app` on `listener` until `shutdown` resolves; in-flight requests finish first. The slow-client
+/// limits (header read timeout, connection cap) come from the state's security settings
+/// (`connections.rs`); the peer address of each request, which feeds the failed-login rate limit of the
+/// basic-auth app, is its `ConnectInfo<SocketAddr>`.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    // The peer address feeds the failed-login rate limit of the basic-auth app.
-    axum::serve(
-        listener,
-        app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    let limits = connections::ConnectionLimits::from(state.security.as_ref());
+    connections::serve(listener, app(state), limits, shutdown).await
 }

@@ -21,6 +21,11 @@
 //!   (`TEMPORARILY_UNAVAILABLE`; the handler is dropped, so its transaction rolls back). Artifact transfers
 //!   stream and are exempt from the timeout; JSON bodies are bounded in `extract.rs`, OTLP bodies in
 //!   `routes/otlp.rs`.
+//! - **Slow clients** (slowloris), enforced where connections are accepted (`connections.rs`): a client
+//!   must send a request's whole header within `--header-read-timeout` (default
+//!   [`DEFAULT_HEADER_READ_TIMEOUT`]) of starting it or of its previous answer, else the connection is
+//!   closed; at most `--max-connections` connections are served at once, further ones wait in the
+//!   listen backlog.
 
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
@@ -42,6 +47,10 @@ pub const CORS_BLOCKED_MESSAGE: &str = "Cross-origin request blocked";
 pub const MAX_HEADER_BYTES: usize = 64 * 1024;
 /// The request timeout when none is configured.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a client may take to send a request's header (and an idle keep-alive connection may wait).
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Connections served at once when none is configured (gunicorn's `worker_connections`).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1000;
 
 /// Paths the host check lets through (load balancers probe them by address).
 const HEALTH_PATHS: [&str; 2] = ["/health", "/version"];
@@ -66,6 +75,11 @@ pub struct SecuritySettings {
     pub bound_address: Option<IpAddr>,
     /// How long a handler may run (artifact transfers excepted).
     pub request_timeout: Duration,
+    /// `--header-read-timeout`: the time to send a request's header, from its first byte or from the
+    /// previous answer on a kept-alive connection.
+    pub header_read_timeout: Duration,
+    /// `--max-connections`: connections served at once.
+    pub max_connections: usize,
 }
 
 impl Default for SecuritySettings {
@@ -77,6 +91,8 @@ impl Default for SecuritySettings {
             x_frame_options: "SAMEORIGIN".to_owned(),
             bound_address: None,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
         }
     }
 }

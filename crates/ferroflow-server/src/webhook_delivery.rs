@@ -9,6 +9,11 @@
 //! attempt (no connection, a timeout, 429 or 5xx) is retried `max_retries` times with exponential backoff
 //! (`backoff`, doubled each time, or the receiver's `Retry-After` seconds; at most 60 s). Redirects are
 //! not followed and no proxy is used, so the checked address is the one contacted.
+//!
+//! DNS rebinding (a name that resolves to a public address when checked and to a private one when
+//! connected to) is closed twice: the delivery connects to the addresses its own check resolved (pinned,
+//! no second lookup), and any lookup the HTTP client would still make goes through the same check. Names
+//! are resolved by the settings' [`Resolver`], the system's unless a test plays a rebinding DNS server.
 
 use async_trait::async_trait;
 use base64::engine::general_purpose::STANDARD;
@@ -24,6 +29,23 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Looks up the addresses of a webhook URL's host.
+#[async_trait]
+pub trait Resolver: Send + Sync + std::fmt::Debug {
+    async fn lookup(&self, host: &str, port: u16) -> std::io::Result<Vec<SocketAddr>>;
+}
+
+/// The system's resolver (`getaddrinfo`).
+#[derive(Debug)]
+pub struct SystemResolver;
+
+#[async_trait]
+impl Resolver for SystemResolver {
+    async fn lookup(&self, host: &str, port: u16) -> std::io::Result<Vec<SocketAddr>> {
+        Ok(tokio::net::lookup_host((host, port)).await?.collect())
+    }
+}
+
 /// How webhooks are delivered, from the server's flags.
 #[derive(Debug, Clone)]
 pub struct WebhookSettings {
@@ -37,6 +59,8 @@ pub struct WebhookSettings {
     pub backoff: Duration,
     /// The timeout of one attempt (`MLFLOW_WEBHOOK_REQUEST_TIMEOUT`, default 30 s).
     pub timeout: Duration,
+    /// Resolves webhook hosts ([`SystemResolver`]).
+    pub resolver: Arc<dyn Resolver>,
 }
 
 impl Default for WebhookSettings {
@@ -47,6 +71,7 @@ impl Default for WebhookSettings {
             max_retries: 3,
             backoff: Duration::from_secs(1),
             timeout: Duration::from_secs(30),
+            resolver: Arc::new(SystemResolver),
         }
     }
 }
@@ -155,34 +180,73 @@ impl UrlPolicy {
             .trim_end_matches(']')
             .to_owned();
         let port = parsed.port_or_known_default().unwrap_or(443);
-        let addresses: Vec<SocketAddr> = match host.parse::<IpAddr>() {
-            Ok(ip) => vec![SocketAddr::new(ip, port)],
-            Err(_) => tokio::net::lookup_host((host.as_str(), port))
-                .await
-                .map_err(|error| {
-                    Error::invalid_parameter(format!(
-                        "Cannot resolve Webhook URL hostname '{host}': {error}"
-                    ))
-                })?
-                .collect(),
+        let addresses = match host.parse::<IpAddr>() {
+            Ok(ip) => {
+                let addresses = vec![SocketAddr::new(ip, port)];
+                self.refuse_non_public(&host, &addresses)?;
+                addresses
+            }
+            Err(_) => self.lookup(&host, port).await?,
         };
+        Ok(CheckedUrl {
+            url: parsed,
+            host,
+            addresses,
+        })
+    }
+}
+
+impl UrlPolicy {
+    /// The checked addresses of a host name: resolved, not empty, and public unless private ones are
+    /// allowed.
+    async fn lookup(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>> {
+        let addresses = self
+            .settings
+            .resolver
+            .lookup(host, port)
+            .await
+            .map_err(|error| {
+                Error::invalid_parameter(format!(
+                    "Cannot resolve Webhook URL hostname '{host}': {error}"
+                ))
+            })?;
         if addresses.is_empty() {
             return Err(Error::invalid_parameter(format!(
                 "Cannot resolve Webhook URL hostname '{host}'"
             )));
         }
-        if !self.settings.allow_private_ips {
-            if let Some(address) = addresses.iter().find(|address| !is_public_ip(address.ip())) {
-                return Err(Error::invalid_parameter(format!(
-                    "Webhook URL must not resolve to a non-public IP address. '{host}' resolves to {}.",
-                    address.ip()
-                )));
-            }
+        self.refuse_non_public(host, &addresses)?;
+        Ok(addresses)
+    }
+
+    fn refuse_non_public(&self, host: &str, addresses: &[SocketAddr]) -> Result<()> {
+        if self.settings.allow_private_ips {
+            return Ok(());
         }
-        Ok(CheckedUrl {
-            url: parsed,
-            host,
-            addresses,
+        match addresses.iter().find(|address| !is_public_ip(address.ip())) {
+            Some(address) => Err(Error::invalid_parameter(format!(
+                "Webhook URL must not resolve to a non-public IP address. '{host}' resolves to {}.",
+                address.ip()
+            ))),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The HTTP client's resolver: any lookup it makes gets the same check as the URL did. Deliveries pin
+/// the checked addresses, so it only stands behind the pin.
+struct CheckedDns(Arc<UrlPolicy>);
+
+impl reqwest::dns::Resolve for CheckedDns {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let policy = self.0.clone();
+        Box::pin(async move {
+            let addresses = policy
+                .lookup(name.as_str(), 0)
+                .await
+                .map_err(|error| Box::new(std::io::Error::other(error.message)))?;
+            let addresses: reqwest::dns::Addrs = Box::new(addresses.into_iter());
+            Ok(addresses)
         })
     }
 }
@@ -294,6 +358,7 @@ impl Deliverer {
             .await
             .map_err(|error| error.message)?;
         let mut builder = reqwest::Client::builder()
+            .dns_resolver(Arc::new(CheckedDns(self.policy.clone())))
             .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(self.settings.timeout);

@@ -52,6 +52,23 @@ pub async fn test_app() -> TestApp {
     }
 }
 
+/// The state of a server that does not serve artifacts, on a fresh SQLite store in `directory`.
+pub async fn sqlite_state(directory: &std::path::Path) -> AppState {
+    let store =
+        ferroflow_store::SqliteStore::open(&directory.join("mlflow.db"), "mlflow-artifacts:/")
+            .await
+            .unwrap();
+    AppState::new(
+        std::sync::Arc::new(store),
+        None,
+        ServerConfig {
+            default_artifact_root: "mlflow-artifacts:/".into(),
+            serve_artifacts: false,
+        },
+        None,
+    )
+}
+
 pub struct Answer {
     pub status: StatusCode,
     pub content_type: String,
