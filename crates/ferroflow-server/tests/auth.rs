@@ -54,7 +54,7 @@ async fn auth_app_with(ini: &str) -> AuthApp {
         .create_user("walker", WALKER_HASH, true)
         .await
         .unwrap();
-    let state = common::test_state(&directory).await.with_auth(auth);
+    let state = common::test_state(directory.path()).await.with_auth(auth);
     AuthApp {
         router: ferroflow_server::app(state),
         _directory: directory,

@@ -27,7 +27,9 @@ struct Hardened {
 
 async fn app_with(settings: SecuritySettings) -> Hardened {
     let directory = tempfile::tempdir().unwrap();
-    let state = common::test_state(&directory).await.with_security(settings);
+    let state = common::test_state(directory.path())
+        .await
+        .with_security(settings);
     Hardened {
         router: ferroflow_server::app(state),
         _directory: directory,

@@ -25,7 +25,7 @@ struct Running {
 
 async fn start(header_read_timeout: Duration, max_connections: usize) -> Running {
     let directory = tempfile::tempdir().unwrap();
-    let state = common::sqlite_state(directory.path())
+    let state = common::test_state(directory.path())
         .await
         .with_security(SecuritySettings {
             header_read_timeout,

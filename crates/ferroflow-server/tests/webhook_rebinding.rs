@@ -72,7 +72,7 @@ async fn app_with(resolver: Arc<Rebinding>) -> TestApp {
         resolver,
         ..WebhookSettings::default()
     };
-    let state = common::sqlite_state(directory.path())
+    let state = common::test_state(directory.path())
         .await
         .with_webhook_settings(settings, FernetKey::generate());
     TestApp {

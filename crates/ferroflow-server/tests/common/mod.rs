@@ -21,17 +21,14 @@ pub struct TestApp {
 
 /// The server's state on a real SQLite store (`mlflow.db`) and a local artifact folder (`artifacts/`) in
 /// `directory`, without authentication or hardening settings of its own.
-pub async fn test_state(directory: &tempfile::TempDir) -> AppState {
-    let store = ferroflow_store::SqliteStore::open(
-        &directory.path().join("mlflow.db"),
-        "mlflow-artifacts:/",
-    )
-    .await
-    .unwrap();
-    let artifacts =
-        ferroflow_artifacts::LocalArtifactStore::new(directory.path().join("artifacts"))
+pub async fn test_state(directory: &std::path::Path) -> AppState {
+    let store =
+        ferroflow_store::SqliteStore::open(&directory.join("mlflow.db"), "mlflow-artifacts:/")
             .await
             .unwrap();
+    let artifacts = ferroflow_artifacts::LocalArtifactStore::new(directory.join("artifacts"))
+        .await
+        .unwrap();
     AppState::new(
         std::sync::Arc::new(store),
         Some(std::sync::Arc::new(artifacts)),
@@ -45,28 +42,11 @@ pub async fn test_state(directory: &tempfile::TempDir) -> AppState {
 
 pub async fn test_app() -> TestApp {
     let directory = tempfile::tempdir().unwrap();
-    let state = test_state(&directory).await;
+    let state = test_state(directory.path()).await;
     TestApp {
         router: ferroflow_server::app(state),
         directory,
     }
-}
-
-/// The state of a server that does not serve artifacts, on a fresh SQLite store in `directory`.
-pub async fn sqlite_state(directory: &std::path::Path) -> AppState {
-    let store =
-        ferroflow_store::SqliteStore::open(&directory.join("mlflow.db"), "mlflow-artifacts:/")
-            .await
-            .unwrap();
-    AppState::new(
-        std::sync::Arc::new(store),
-        None,
-        ServerConfig {
-            default_artifact_root: "mlflow-artifacts:/".into(),
-            serve_artifacts: false,
-        },
-        None,
-    )
 }
 
 pub struct Answer {
