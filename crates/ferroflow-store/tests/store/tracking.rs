@@ -530,9 +530,12 @@ async fn metric_history_pages_and_samples(backend: Backend) {
     );
 }
 
+/// A point as (step, timestamp, value).
+type Point = (i64, i64, f64);
+
 /// MLflow's sample of a sorted history by brute force: NTILE(`buckets`) over the rows, the first row of
 /// each bucket, and the last row in place of the last bucket's.
-fn ntile_sample(sorted: &[(i64, i64, f64)], buckets: usize) -> Vec<(i64, i64, f64)> {
+fn ntile_sample(sorted: &[Point], buckets: usize) -> Vec<Point> {
     if sorted.len() <= buckets {
         return sorted.to_vec();
     }
@@ -560,7 +563,7 @@ async fn metric_sampling_is_mlflows_ntile(backend: Backend) {
     // Four shapes: one point a step; every point at step 0 (`log_metric` without a step); groups of seven
     // points a step whose timestamps run backwards (so the order within a step is not the order logged);
     // and equal (step, timestamp) pairs told apart by value.
-    let mut shapes: Vec<(&str, Vec<(i64, i64, f64)>)> = vec![
+    let mut shapes: Vec<(&str, Vec<Point>)> = vec![
         (
             "unique",
             (0..1000).map(|i| (i, 5000 + i, (i % 13) as f64)).collect(),
