@@ -85,12 +85,13 @@ test("prompt page shows versions, sets aliases and tags, and diffs two versions"
 
   // Prompt tags (the internal is_prompt tag is hidden) and version tags.
   const promptTags = page.getByRole("table", { name: "Prompt tags" });
-  assert.equal(await promptTags.getByText("mlflow.prompt.is_prompt").count(), 0);
   await promptTags.getByLabel("New tag key").fill("owner");
   await promptTags.getByLabel("New tag value").fill("search-team");
   await promptTags.getByRole("button", { name: "Add tag" }).click();
   // The row appears once the server stored the tag (the add row's own cells already show the typed text).
   await promptTags.locator('tr[data-tag="owner"]').waitFor();
+  // Checked once the table holds the server's tags, so an empty table cannot pass it.
+  assert.equal(await promptTags.getByText("mlflow.prompt.is_prompt").count(), 0);
   const tags = (await prompt("qa-prompt")).tags;
   assert.deepEqual(tags.find((tag) => tag.key === "owner"), { key: "owner", value: "search-team" });
   const versionTags = page.getByRole("table", { name: "Version tags" });
