@@ -62,7 +62,7 @@ impl SamplePlan {
 }
 
 /// A kept point, located by its step and its place (0-based) among the points of that step.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy)]
 struct Target {
     step: i64,
     place: u64,
